@@ -1,0 +1,3 @@
+"""xcptui: customise XCP-ng installation ISOs without root."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from xcptui.cli import main
+
+raise SystemExit(main())
