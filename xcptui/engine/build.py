@@ -1,0 +1,301 @@
+"""Apply a recipe to a source ISO and write a new, bootable ISO.
+
+Order matters for safety: everything that can be checked is checked before any
+byte is written; the new ISO is written to a temporary file next to the output,
+fsynced and renamed into place only when complete; on any failure (including
+Cancel and Ctrl-C) the temporary files are removed. The source is opened
+read-only and never modified.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shlex
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from xcptui.engine import hybrid
+from xcptui.engine.errors import BuildError, InputError, XcptuiError
+from xcptui.engine.events import NULL_PROGRESS, Progress, check
+from xcptui.engine.isoread import IsoSource
+from xcptui.engine.isowrite import IsoChanges, apply, master
+from xcptui.engine.recipe import Recipe
+
+ISOLINUX_CFG = "/boot/isolinux/isolinux.cfg"
+GRUB_CFG = "/EFI/xenserver/grub.cfg"
+EFIBOOT_IMG = "/boot/efiboot.img"
+EFIBOOT_GRUB = "/EFI/xenserver/grub.cfg"  # path inside efiboot.img
+TREEINFO = "/.treeinfo"
+INSTALL_IMG = "/install.img"
+
+
+@dataclass
+class BuildResult:
+    output: Path
+    size: int
+    seconds: float
+    changes: list[str]
+    warnings: list[str]
+    verify: Any = None  # verify.Report when verification ran
+    command: str = ""
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary_lines(self) -> list[str]:
+        return list(self.changes)
+
+
+@dataclass
+class BuildPlan:
+    """Everything a build will do, computed before anything is written."""
+
+    changes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    iso: IsoChanges = field(default_factory=IsoChanges)
+    image_plan: Any = None  # installimg.ImagePlan
+    image: Any = None  # installimg.InstallImage
+    new_text: dict[str, bytes] = field(default_factory=dict)  # ISO path -> new content
+    efiboot_grub: bytes | None = None
+
+
+def check_output_path(source: Path, output: Path) -> None:
+    """Refuse an output that would overwrite the source or cannot be written."""
+    out = output.expanduser()
+    if out.exists() and out.is_dir():
+        raise InputError(f"{output}: is a directory; give the output ISO file name")
+    try:
+        if out.exists() and os.path.samefile(out, source):
+            raise InputError(f"{output}: is the source ISO; xcptui never writes over its source")
+    except OSError:
+        pass
+    if out.resolve() == source.resolve():
+        raise InputError(f"{output}: is the source ISO; xcptui never writes over its source")
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"{output}: output directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{output}: output directory {parent} is not writable")
+
+
+def default_output(source: Path) -> Path:
+    stem = source.name[:-4] if source.name.lower().endswith(".iso") else source.name
+    return source.with_name(f"{stem}-custom.iso")
+
+
+def equivalent_command(source: Path, recipe_path: Path | None, output: Path) -> str:
+    parts = ["xcptui", "build", str(source)]
+    if recipe_path is not None:
+        parts += ["--recipe", str(recipe_path)]
+    parts += ["-o", str(output)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+# ---------------------------------------------------------------------------
+# planning
+
+
+def _installimg_edits(recipe: Recipe) -> list[Any]:
+    from xcptui.engine import installimg as ii
+
+    edits: list[Any] = []
+    inst = recipe.installer
+    for rm in inst.remove:
+        edits.append(ii.RemovePath(rm.path))
+    for f in inst.files:
+        edits.append(ii.AddFile(f.dest, f.source, mode=f.mode, uid=f.uid, gid=f.gid))
+    for r in inst.rpms:
+        edits.append(ii.AddRpmPayload(r.source))
+    for d in inst.drivers:
+        edits.append(ii.AddDriver(d.source, kernel=d.kernel, dest=d.dest, force=d.force))
+    af = recipe.answerfile
+    if af is not None and af.source is not None:
+        edits.append(ii.AddFile(af.dest, af.source, mode=0o644, uid=0, gid=0))
+        for s in af.scripts:
+            edits.append(ii.AddFile(s.dest, s.source, mode=0o755, uid=0, gid=0))
+    return edits
+
+
+def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress,
+               cancel: threading.Event | None) -> BuildPlan:
+    """Validate the recipe against the ISO and compute every change; writes only to workdir."""
+    from xcptui.engine import boot_plan, identity
+
+    plan = BuildPlan()
+    name = src.path.name
+    if not src.eltorito():
+        raise InputError(f"{name}: has no El Torito boot catalog; xcptui only rebuilds "
+                         "bootable installation ISOs (inspect and extract still work)")
+
+    # identity
+    if recipe.iso.volume_id is not None and recipe.iso.volume_id != src.volume_id:
+        identity.validate_volume_id(recipe.iso.volume_id)
+        plan.iso.volume_id = recipe.iso.volume_id
+    boot_plan.plan_identity(src, recipe, plan)
+
+    # install.img
+    if recipe.touches_install_img():
+        if not src.exists(INSTALL_IMG):
+            raise InputError(f"{name}: has no /install.img; the recipe's installer changes "
+                             "need it")
+        from xcptui.engine import installimg as ii
+
+        off, size = src.extent(INSTALL_IMG)
+        img = ii.InstallImage.open(src.path, off, size, name="install.img", progress=progress,
+                                   cancel=cancel)
+        iplan = ii.plan(img, _installimg_edits(recipe), progress=progress, cancel=cancel)
+        plan.image, plan.image_plan = img, iplan
+        plan.changes += [f"install.img: {c}" for c in iplan.changes]
+        plan.warnings += list(iplan.warnings)
+
+    # boot configs (all three copies), answerfile parameters
+    boot_plan.plan_boot(src, recipe, plan, workdir)
+
+    # Packages/, repodata, xcp-ng-deps, signing
+    if recipe.touches_repo():
+        from xcptui.engine import packages
+
+        pplan = packages.plan(src, recipe, workdir, progress, cancel)
+        for path, host in pplan.iso_changes.items():
+            if host is None:
+                plan.iso.remove.add(path)
+            else:
+                plan.iso.put[path] = host
+        if pplan.treeinfo is not None:
+            plan.new_text[TREEINFO] = pplan.treeinfo
+        plan.changes += list(pplan.changes)
+        plan.warnings += list(pplan.warnings)
+
+    # plain ISO files
+    for f in recipe.iso.files:
+        plan.iso.put[f.dest] = f.source
+        plan.changes.append(f"{'replace' if src.exists(f.dest) else 'add'} {f.dest} "
+                            f"from {f.source}")
+    for rm in recipe.iso.remove:
+        if not src.exists(rm.path):
+            raise InputError(f"{name}: cannot remove {rm.path}: not on the ISO")
+        plan.iso.remove.add(rm.path)
+        plan.changes.append(f"remove {rm.path}")
+    return plan
+
+
+# ---------------------------------------------------------------------------
+# writing
+
+
+def _tmp_sibling(output: Path, suffix: str) -> tuple[BinaryIO, Path]:
+    fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=suffix, dir=output.parent)
+    return os.fdopen(fd, "w+b"), Path(name)
+
+
+def _write_text_files(plan: BuildPlan, workdir: Path) -> None:
+    for i, (iso_path, data) in enumerate(sorted(plan.new_text.items())):
+        host = workdir / f"text-{i}-{Path(iso_path).name}"
+        host.write_bytes(data)
+        plan.iso.put[iso_path] = host
+
+
+def build(source: Path, recipe: Recipe, output: Path, progress: Progress = NULL_PROGRESS,
+          cancel: threading.Event | None = None, *, verify: bool = True) -> BuildResult:
+    """Build ``output`` from ``source`` with ``recipe``. Leaves nothing behind on failure."""
+    t0 = time.monotonic()
+    source, output = Path(source), Path(output).expanduser()
+    check_output_path(source, output)
+    keepalive: list[BinaryIO] = []
+    tmp_out: Path | None = None
+    workdir = Path(tempfile.mkdtemp(prefix=f".{output.name}.work-", dir=output.resolve().parent))
+    try:
+        with IsoSource.open(source) as src:
+            progress.step("check recipe against the ISO")
+            plan = plan_build(src, recipe, workdir, progress, cancel)
+            progress.finish_step()
+            check(cancel)
+            if plan.image_plan is not None and not plan.image_plan.empty:
+                from xcptui.engine import installimg as ii
+
+                new_img = workdir / "install.img"
+                with open(new_img, "wb") as f:
+                    ii.write(plan.image, plan.image_plan, f, progress=progress, cancel=cancel)
+                plan.iso.put[INSTALL_IMG] = new_img
+            _write_text_files(plan, workdir)
+            if plan.efiboot_grub is not None:
+                from xcptui.engine import efiboot
+
+                new_efi = workdir / "efiboot.img"
+                efi_src = workdir / "efiboot.orig.img"
+                src.extract(EFIBOOT_IMG, workdir / "efi-extract")
+                shutil.move(str(workdir / "efi-extract" / "efiboot.img"), efi_src)
+                efiboot.replace_file(efi_src, EFIBOOT_GRUB, plan.efiboot_grub, new_efi)
+                plan.iso.put[EFIBOOT_IMG] = new_efi
+            check(cancel)
+            for line in apply(src, plan.iso, keepalive):
+                progress.log(line)
+            out_f, tmp_out = _tmp_sibling(output, ".part")
+            with out_f:
+                master(src, out_f, progress, cancel)
+                out_f.flush()
+                os.fsync(out_f.fileno())
+        progress.step("repair hybrid partition tables")
+        if hybrid.repair_gpt(tmp_out):
+            progress.log("GPT: recomputed partition-array CRCs and the backup table")
+        progress.finish_step()
+        with open(tmp_out, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_out, output)
+        tmp_out = None
+        _fsync_dir(output.resolve().parent)
+    except XcptuiError:
+        raise
+    except KeyboardInterrupt:
+        from xcptui.engine.errors import Cancelled
+
+        raise Cancelled("interrupted; nothing was written") from None
+    except OSError as e:
+        raise _os_error(e, output) from None
+    finally:
+        for fp in keepalive:
+            fp.close()
+        if tmp_out is not None:
+            tmp_out.unlink(missing_ok=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    result = BuildResult(
+        output=output, size=output.stat().st_size, seconds=time.monotonic() - t0,
+        changes=plan.changes or ["no changes: the output is a faithful re-master of the source"],
+        warnings=plan.warnings + progress.warnings,
+        command=equivalent_command(source, recipe.path, output),
+    )
+    if verify:
+        try:
+            from xcptui.engine import verify as verify_mod
+        except ImportError:  # verification lands with its own module
+            return result
+        progress.step("verify output")
+        result.verify = verify_mod.verify(output, progress=progress, cancel=cancel)
+        progress.finish_step()
+    return result
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _os_error(e: OSError, output: Path) -> BuildError:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return BuildError(f"{output}: no space left on the device; nothing was written")
+    if e.errno == errno.EFBIG:
+        return BuildError(f"{output}: file size limit exceeded while writing; nothing was written")
+    where = e.filename or output
+    return BuildError(f"{where}: {e.strerror or e}; nothing was written")

@@ -1,0 +1,162 @@
+"""What an ISO is: the facts `xcptui inspect` prints and the TUI shows after opening.
+
+Each part is gathered independently: a broken install.img or a missing boot
+config becomes a problem line in the report, not a failure of the whole inspect.
+"""
+
+from __future__ import annotations
+
+import configparser
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from xcptui.engine import hybrid
+from xcptui.engine.errors import XcptuiError
+from xcptui.engine.events import NULL_PROGRESS, Progress
+from xcptui.engine.isoread import IsoSource
+
+ISOLINUX_CFG = "/boot/isolinux/isolinux.cfg"
+GRUB_CFG = "/EFI/xenserver/grub.cfg"
+EFIBOOT_IMG = "/boot/efiboot.img"
+TREEINFO = "/.treeinfo"
+INSTALL_IMG = "/install.img"
+
+
+@dataclass
+class IsoFacts:
+    path: str
+    size: int
+    volume_id: str
+    names: str  # rockridge | joliet | iso9660
+    eltorito: list[dict[str, Any]] = field(default_factory=list)
+    hybrid: dict[str, Any] = field(default_factory=dict)
+    treeinfo: dict[str, dict[str, str]] = field(default_factory=dict)
+    product: str = ""
+    install_img: dict[str, Any] = field(default_factory=dict)
+    boot: dict[str, Any] = field(default_factory=dict)
+    repo: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_treeinfo(src: IsoSource) -> dict[str, dict[str, str]]:
+    if not src.exists(TREEINFO):
+        return {}
+    cp = configparser.RawConfigParser(strict=False, interpolation=None)
+    cp.optionxform = str  # type: ignore[assignment,method-assign]
+    cp.read_string(src.read(TREEINFO).decode("utf-8", "replace"))
+    return {s: dict(cp.items(s)) for s in cp.sections()}
+
+
+def product_of(ti: dict[str, dict[str, str]]) -> str:
+    sv = ti.get("system-v1", {})
+    name = sv.get("product_name") or ti.get("branding", {}).get("name", "")
+    ver = sv.get("product_version") or ti.get("branding", {}).get("version", "")
+    build = ti.get("build", {}).get("number", "")
+    out = f"{name} {ver}".strip()
+    return f"{out} (build {build})" if build else out
+
+
+def gather(src: IsoSource, progress: Progress = NULL_PROGRESS,
+           cancel: threading.Event | None = None, *, deep: bool = True) -> IsoFacts:
+    """Collect the ISO's facts; ``deep`` also scans install.img (seconds on a real ISO)."""
+    f = IsoFacts(str(src.path), src.size, src.volume_id, src.name_source)
+    f.eltorito = [asdict(b) for b in src.eltorito()]
+    if not f.eltorito:
+        f.problems.append("no El Torito boot catalog: the ISO does not boot from CD")
+    h = hybrid.inspect(src.path)
+    f.hybrid = h.to_dict()
+    if not h.mbr_signature:
+        f.problems.append("no hybrid MBR: the ISO does not boot from USB")
+    f.hybrid["problems"] = list(h.gpt.problems)
+    try:
+        f.treeinfo = read_treeinfo(src)
+    except (configparser.Error, UnicodeDecodeError) as e:
+        f.problems.append(f".treeinfo: unreadable ({e})")
+    f.product = product_of(f.treeinfo)
+    f.boot = boot_facts(src)
+    f.problems += f.boot.get("problems", [])
+    f.repo = repo_facts(src, f.treeinfo)
+    if deep and src.exists(INSTALL_IMG):
+        f.install_img = install_img_facts(src, progress, cancel)
+        if f.install_img.get("error"):
+            f.problems.append(f.install_img["error"])
+    elif not src.exists(INSTALL_IMG):
+        f.problems.append("no /install.img: not an XCP-ng installation ISO")
+    return f
+
+
+def install_img_facts(src: IsoSource, progress: Progress = NULL_PROGRESS,
+                      cancel: threading.Event | None = None) -> dict[str, Any]:
+    from xcptui.engine import installimg
+
+    off, size = src.extent(INSTALL_IMG)
+    out: dict[str, Any] = {"size": size}
+    try:
+        img = installimg.InstallImage.open(src.path, off, size, name="install.img",
+                                           progress=progress, cancel=cancel)
+    except XcptuiError as e:
+        out["error"] = str(e)
+        return out
+    ents = img.entries()
+    out.update(
+        compression=img.compression,
+        segments=img.segments,
+        entries=len(ents),
+        uncompressed=sum(e.size for e in ents),
+        kernels=img.kernels(),
+    )
+    return out
+
+
+def boot_facts(src: IsoSource) -> dict[str, Any]:
+    """Parse the three boot configs and say whether they agree."""
+    from xcptui.engine import bootcfg, efiboot
+
+    out: dict[str, Any] = {"configs": {}, "differences": [], "problems": []}
+    parsed: dict[str, Any] = {}
+    for label, path, kind in (("isolinux", ISOLINUX_CFG, "isolinux"),
+                              ("grub", GRUB_CFG, "grub")):
+        if not src.exists(path):
+            out["problems"].append(f"{path}: missing")
+            continue
+        try:
+            parsed[label] = bootcfg.parse(src.read(path).decode("utf-8", "replace"), kind)
+        except XcptuiError as e:
+            out["problems"].append(str(e))
+    if src.exists(EFIBOOT_IMG):
+        try:
+            data = efiboot.read_file_from_bytes(src.read(EFIBOOT_IMG), "/EFI/xenserver/grub.cfg")
+            parsed["efiboot"] = bootcfg.parse(data.decode("utf-8", "replace"), "grub")
+        except XcptuiError as e:
+            out["problems"].append(str(e))
+    for label, cfg in parsed.items():
+        out["configs"][label] = cfg.summary()
+    if len(parsed) > 1:
+        out["differences"] = bootcfg.compare(parsed)
+    return out
+
+
+def repo_facts(src: IsoSource, ti: dict[str, dict[str, str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "packages_dir": src.exists("/Packages"),
+        "repodata": src.exists("/repodata/repomd.xml"),
+        "signed_repomd": src.exists("/repodata/repomd.xml.asc"),
+        "treeinfo_keys": [v for k, v in ti.get("keys", {}).items() if k.startswith("key")],
+    }
+    if out["packages_dir"]:
+        out["rpm_count"] = sum(1 for e in src.listdir("/Packages") if e.name.endswith(".rpm"))
+    keys = out["treeinfo_keys"]
+    out["key_files_present"] = [k for k in keys if src.exists("/" + k)]
+    if keys and out["signed_repomd"]:
+        out["signing"] = "signed (installer checks repomd.xml.asc and every RPM signature)"
+    elif keys:
+        out["signing"] = "keys listed but repomd.xml.asc missing: installs will fail"
+    elif out["repodata"]:
+        out["signing"] = "unsigned (no [keys] in .treeinfo: the installer checks nothing)"
+    else:
+        out["signing"] = "no repository (netinstall ISO)"
+    return out

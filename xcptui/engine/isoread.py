@@ -1,0 +1,410 @@
+"""Read-only access to an ISO image through pycdlib: tree, files, extents, boot facts.
+
+The source is never mounted or modified. Names come from Rock Ridge when present,
+else Joliet, else plain ISO 9660 (version suffix stripped). File data is read
+straight from each file's extent in the image, so install.img can be decoded in
+parallel without extracting it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import stat
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO
+
+import pycdlib
+from pycdlib.pycdlibexception import PyCdlibException
+
+from xcptui.engine.errors import InputError
+from xcptui.engine.events import NULL_PROGRESS, Progress, check
+
+SECTOR = 2048
+PLATFORMS = {0: "BIOS", 1: "PowerPC", 2: "Mac", 0xEF: "UEFI"}
+
+
+@dataclass
+class IsoEntry:
+    path: str  # "/boot/isolinux/isolinux.cfg"
+    name: str
+    is_dir: bool
+    size: int
+    offset: int  # byte offset of the data in the image
+    is_symlink: bool = False
+    link_target: str | None = None
+    mode: int = 0
+
+
+@dataclass
+class BootImage:
+    platform: str  # "BIOS" | "UEFI" | ...
+    platform_id: int
+    path: str | None  # the file the entry loads, None if no file has that extent
+    load_size: int  # 512-byte sectors loaded by the firmware (El Torito sector count)
+    load_rba: int
+    media: str  # "no-emul" | "floppy" | "hdd"
+    bootable: bool
+    boot_info_table: bool
+
+
+def norm(iso_path: str) -> str:
+    """Canonical absolute ISO path: '/a/b' (no trailing slash, no '.' parts)."""
+    p = posixpath.normpath("/" + iso_path.strip().lstrip("/"))
+    return "/" if p in ("/", "//") else p
+
+
+class RegionReader(io.RawIOBase):
+    """A seekable read-only view of [offset, offset+size) of a host file."""
+
+    def __init__(self, path: Path, offset: int, size: int) -> None:
+        super().__init__()
+        self._f = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._off, self._size, self._pos = offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, base + pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, b: Any) -> int:
+        n = max(0, min(len(b), self._size - self._pos))
+        if n == 0:
+            return 0
+        data = os.pread(self._f.fileno(), n, self._off + self._pos)
+        b[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+class IsoSource:
+    """An ISO image opened read-only. Use as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._iso = pycdlib.PyCdlib()
+        self._lock = threading.Lock()  # pycdlib objects are not thread-safe
+        self._entries: dict[str, IsoEntry] = {}
+        self._children: dict[str, list[str]] = {}
+        self._records: dict[str, Any] = {}
+        self.name_source = "iso9660"
+        self.size = 0
+        self.volume_id = ""
+        self._fp: BinaryIO | None = None
+
+    # -- opening -----------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path | str) -> IsoSource:
+        src = cls(Path(path))
+        src._open()
+        return src
+
+    def _open(self) -> None:
+        p = self.path
+        if not p.exists():
+            raise InputError(f"{p}: no such file")
+        if p.is_dir():
+            raise InputError(f"{p}: is a directory, not an ISO image")
+        try:
+            self.size = p.stat().st_size
+            self._fp = open(p, "rb")  # noqa: SIM115 - closed in close()
+        except OSError as e:
+            raise InputError(f"{p}: cannot read: {e.strerror}") from None
+        if self.size < 17 * SECTOR:
+            self.close()
+            raise InputError(f"{p}: not an ISO 9660 image (only {self.size} bytes)")
+        head = os.pread(self._fp.fileno(), 6, 16 * SECTOR)
+        if head[1:6] != b"CD001":
+            self.close()
+            raise InputError(f"{p}: not an ISO 9660 image (no CD001 volume descriptor)")
+        try:
+            self._iso.open_fp(self._fp)
+        except (PyCdlibException, struct_error_types()) as e:
+            self.close()
+            raise InputError(f"{p}: unreadable ISO 9660 structure ({_one_line(e)})") from None
+        space = self._iso.pvd.space_size * SECTOR
+        if space > self.size:
+            self.close()
+            raise InputError(
+                f"{p}: truncated: the volume is {space} bytes but the file has {self.size}"
+            )
+        self.volume_id = self._iso.pvd.volume_identifier.decode("ascii", "replace").rstrip()
+        if self._iso.has_rock_ridge():
+            self.name_source = "rockridge"
+        elif self._iso.has_joliet():
+            self.name_source = "joliet"
+        try:
+            self._index()
+        except (PyCdlibException, struct_error_types()) as e:
+            self.close()
+            raise InputError(f"{p}: unreadable directory tree ({_one_line(e)})") from None
+
+    def _kw(self, path: str) -> dict[str, str]:
+        key = {"rockridge": "rr_path", "joliet": "joliet_path"}.get(self.name_source, "iso_path")
+        return {key: path}
+
+    def _name_of(self, rec: Any) -> str:
+        if self.name_source == "rockridge" and rec.rock_ridge is not None:
+            return str(rec.rock_ridge.name().decode("utf-8", "replace"))
+        ident = rec.file_identifier()
+        if self.name_source == "joliet":
+            return str(ident.decode("utf-16-be", "replace").split(";")[0])
+        name = ident.decode("ascii", "replace").split(";")[0]
+        return name[:-1] if name.endswith(".") else name
+
+    def _index(self) -> None:
+        root = Path("/")
+        self._entries["/"] = IsoEntry("/", "", True, 0, 0, mode=0o755)
+        stack = [str(root)]
+        while stack:
+            d = stack.pop()
+            kids: list[str] = []
+            for rec in self._iso.list_children(**self._kw(d)):
+                if rec.is_dot() or rec.is_dotdot():
+                    continue
+                name = self._name_of(rec)
+                if not name or "/" in name or name in (".", ".."):
+                    continue  # a name that would escape its directory is never listed
+                path = posixpath.join(d, name)
+                is_link = bool(rec.rock_ridge is not None and rec.rock_ridge.is_symlink())
+                mode = 0
+                if rec.rock_ridge is not None:
+                    try:
+                        mode = int(rec.rock_ridge.get_file_mode())
+                    except PyCdlibException:
+                        mode = 0
+                target = (rec.rock_ridge.symlink_path().decode("utf-8", "replace")
+                          if is_link else None)
+                is_dir = bool(rec.is_dir())
+                e = IsoEntry(path, name, is_dir, 0 if is_dir else int(rec.get_data_length()),
+                             int(rec.extent_location()) * SECTOR, is_link, target,
+                             stat.S_IMODE(mode) if mode else (0o755 if is_dir else 0o644))
+                self._entries[path] = e
+                self._records[path] = rec
+                kids.append(path)
+                if is_dir:
+                    stack.append(path)
+            self._children[d] = sorted(kids)
+
+    # -- context management ------------------------------------------------
+    def close(self) -> None:
+        if self._fp is not None:
+            self._fp.close()
+            self._fp = None
+
+    def __enter__(self) -> IsoSource:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def pycdlib(self) -> pycdlib.PyCdlib:
+        """The underlying pycdlib object (the build writes through it)."""
+        return self._iso
+
+    # -- tree --------------------------------------------------------------
+    def exists(self, iso_path: str) -> bool:
+        return norm(iso_path) in self._entries
+
+    def is_dir(self, iso_path: str) -> bool:
+        e = self._entries.get(norm(iso_path))
+        return bool(e and e.is_dir)
+
+    def entry(self, iso_path: str) -> IsoEntry:
+        p = norm(iso_path)
+        e = self._entries.get(p)
+        if e is None:
+            raise InputError(f"{self.path.name}: no {p} in the ISO")
+        return e
+
+    def listdir(self, iso_path: str = "/") -> list[IsoEntry]:
+        p = norm(iso_path)
+        e = self.entry(p)
+        if not e.is_dir:
+            return [e]
+        return [self._entries[c] for c in self._children.get(p, [])]
+
+    def walk(self, top: str = "/") -> Iterator[IsoEntry]:
+        """Every entry under ``top`` (inclusive), parents before children."""
+        e = self.entry(top)
+        yield e
+        if e.is_dir:
+            for c in self._children.get(e.path, []):
+                yield from self.walk(c)
+
+    def record(self, iso_path: str) -> Any:
+        return self._records[norm(iso_path)]
+
+    def iso9660_path(self, iso_path: str) -> str:
+        """The plain ISO 9660 path (e.g. '/BOOT/ISOLINUX/ISOLINUX.CFG;1') of an entry."""
+        rec = self.record(iso_path)
+        with self._lock:
+            return str(self._iso.full_path_from_dirrecord(rec))
+
+    def joliet_path(self, iso_path: str) -> str | None:
+        """The Joliet path of an entry, or None if the ISO has no Joliet tree or no such name."""
+        if not self._iso.has_joliet():
+            return None
+        try:
+            rec = self._iso.get_record(**self._kw(norm(iso_path)))
+        except PyCdlibException:
+            return None
+        ino = getattr(rec, "inode", None)
+        if self.name_source == "joliet":
+            return norm(iso_path)
+        # Joliet records share the inode (files) with the ISO9660 record.
+        jname = self._joliet_by_extent().get(int(rec.extent_location()))
+        if jname is None and ino is not None:
+            jname = None
+        return jname
+
+    _joliet_cache: dict[int, str] | None = None
+
+    def _joliet_by_extent(self) -> dict[int, str]:
+        if self._joliet_cache is None:
+            cache: dict[int, str] = {}
+            with self._lock:
+                for dirpath, _dirs, files in self._iso.walk(joliet_path="/"):
+                    for f in files:
+                        jp = posixpath.join(dirpath, f)
+                        try:
+                            rec = self._iso.get_record(joliet_path=jp)
+                        except PyCdlibException:
+                            continue
+                        cache[int(rec.extent_location())] = jp
+            self._joliet_cache = cache
+        return self._joliet_cache
+
+    # -- data --------------------------------------------------------------
+    def extent(self, iso_path: str) -> tuple[int, int]:
+        e = self.entry(iso_path)
+        if e.is_dir:
+            raise InputError(f"{self.path.name}: {e.path} is a directory")
+        if e.offset + e.size > self.size:
+            raise InputError(
+                f"{self.path.name}: {e.path} lies past the end of the image (truncated ISO)"
+            )
+        return e.offset, e.size
+
+    def read(self, iso_path: str, limit: int | None = None) -> bytes:
+        off, size = self.extent(iso_path)
+        n = size if limit is None else min(size, limit)
+        assert self._fp is not None
+        return os.pread(self._fp.fileno(), n, off)
+
+    def open_file(self, iso_path: str) -> BinaryIO:
+        off, size = self.extent(iso_path)
+        return io.BufferedReader(RegionReader(self.path, off, size), 1 << 20)  # type: ignore[return-value]
+
+    def extract(self, iso_path: str, dest: Path, progress: Progress = NULL_PROGRESS,
+                cancel: threading.Event | None = None) -> list[Path]:
+        """Copy a file or a subtree to ``dest`` (a directory); files come out user-writable.
+
+        Nothing is written outside ``dest``; El Torito images are not added as
+        "[BOOT]" files.
+        """
+        top = self.entry(iso_path)
+        dest = Path(dest)
+        if dest.exists() and not dest.is_dir():
+            raise InputError(f"{dest}: exists and is not a directory")
+        entries = list(self.walk(top.path))
+        total = sum(e.size for e in entries if not e.is_dir and not e.is_symlink)
+        progress.step(f"extract {top.path}", total)
+        base = posixpath.dirname(top.path) if top.path != "/" else "/"
+        written: list[Path] = []
+        done = 0
+        root = dest.resolve()
+        for e in entries:
+            check(cancel)
+            rel = posixpath.relpath(e.path, base) if e.path != "/" else "."
+            target = (dest / rel).resolve() if rel != "." else root
+            if target != root and root not in target.parents:
+                raise InputError(f"{e.path}: refusing to write outside {dest}")
+            if e.is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if e.is_symlink:
+                if target.is_symlink() or target.exists():
+                    target.unlink()
+                os.symlink(e.link_target or "", target)
+                continue
+            off, size = self.extent(e.path)
+            assert self._fp is not None
+            with open(target, "wb") as out:
+                pos = 0
+                while pos < size:
+                    check(cancel)
+                    chunk = os.pread(self._fp.fileno(), min(1 << 20, size - pos), off + pos)
+                    if not chunk:
+                        raise InputError(f"{self.path.name}: {e.path} is truncated")
+                    out.write(chunk)
+                    pos += len(chunk)
+                    done += len(chunk)
+                    progress.update(done)
+            os.chmod(target, 0o755 if e.mode & 0o111 else 0o644)
+            written.append(target)
+        progress.finish_step()
+        return written
+
+    # -- boot facts --------------------------------------------------------
+    def eltorito(self) -> list[BootImage]:
+        cat = getattr(self._iso, "eltorito_boot_catalog", None)
+        if cat is None:
+            return []
+        by_extent = {e.offset // SECTOR: e.path for e in self._entries.values() if not e.is_dir}
+        out: list[BootImage] = []
+        media = {0: "no-emul", 1: "floppy", 2: "floppy", 3: "floppy", 4: "hdd"}
+
+        def add(entry: Any, pid: int) -> None:
+            ino = getattr(entry, "inode", None)
+            out.append(BootImage(
+                PLATFORMS.get(pid, f"0x{pid:02x}"), pid, by_extent.get(int(entry.load_rba)),
+                int(entry.sector_count), int(entry.load_rba),
+                media.get(int(entry.boot_media_type), "?"), entry.boot_indicator == 0x88,
+                bool(ino is not None and ino.boot_info_table is not None),
+            ))
+
+        add(cat.initial_entry, int(cat.validation_entry.platform_id))
+        for sec in cat.sections:
+            for entry in sec.section_entries:
+                add(entry, int(sec.platform_id))
+        return out
+
+    def boot_catalog_path(self) -> str | None:
+        cat = getattr(self._iso, "eltorito_boot_catalog", None)
+        if cat is None:
+            return None
+        ext = int(cat.extent_location())
+        return next((e.path for e in self._entries.values()
+                     if not e.is_dir and e.offset // SECTOR == ext), None)
+
+
+def struct_error_types() -> type[Exception]:
+    import struct
+
+    return struct.error
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
