@@ -123,7 +123,7 @@ def _installimg_edits(recipe: Recipe) -> list[Any]:
 def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress,
                cancel: threading.Event | None) -> BuildPlan:
     """Validate the recipe against the ISO and compute every change; writes only to workdir."""
-    from xcptui.engine import boot_plan, identity
+    from xcptui.engine import boot_plan
 
     plan = BuildPlan()
     name = src.path.name
@@ -133,6 +133,8 @@ def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress
 
     # identity
     if recipe.iso.volume_id is not None and recipe.iso.volume_id != src.volume_id:
+        from xcptui.engine import identity
+
         identity.validate_volume_id(recipe.iso.volume_id)
         plan.iso.volume_id = recipe.iso.volume_id
     boot_plan.plan_identity(src, recipe, plan)
@@ -189,6 +191,9 @@ def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress
 
 def _tmp_sibling(output: Path, suffix: str) -> tuple[BinaryIO, Path]:
     fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=suffix, dir=output.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # like any new file, not mkstemp's 0600
     return os.fdopen(fd, "w+b"), Path(name)
 
 
