@@ -132,7 +132,7 @@ echo "{STAGE2_MARKER} end"
 DEPS_REQUIRES = ["xcp-ng-release", "vendor-drivers", "kernel", "xapi-core", "xcp-ng-pv-tools"]
 
 
-def package_specs(extra: int = 0) -> list[RpmSpec]:
+def package_specs(extra: int = 0, payload_size: int = 64) -> list[RpmSpec]:
     """The demo repository: xcp-ng-deps, its closure, kernel-alt and one unrequired package."""
     ko = "/lib/modules/" + MAIN_KVER + "/updates/"
     specs = [
@@ -164,7 +164,8 @@ def package_specs(extra: int = 0) -> list[RpmSpec]:
     ]
     for i in range(extra):
         specs.append(RpmSpec(f"filler-package-{i:03d}", "1.0", "1", "x86_64",
-                             files={f"/usr/share/filler/{i:03d}": (0o644, os.urandom(64))}))
+                             files={f"/usr/share/filler/{i:03d}": (0o644,
+                                                                    os.urandom(payload_size))}))
     return specs
 
 
@@ -183,6 +184,8 @@ class DemoOptions:
     filler_files: int = 0  # bench: adds this many random files to install.img
     filler_size: int = 30000
     uefi: bool = True
+    rpm_payload_size: int = 64  # bench: bytes of random payload per extra RPM
+    fast_compress: bool = False  # bench: compress install.img with lbzip2 (same format)
 
 
 def _rootfs_nodes(modules: dict[str, dict[str, bytes]], opts: DemoOptions) -> list[Node]:
@@ -295,7 +298,10 @@ def _module_trees(opts: DemoOptions, work: Path) -> dict[str, bytes]:
     return out
 
 
-def _compress(data: bytes, how: str) -> bytes:
+def _compress(data: bytes, how: str, fast: bool = False) -> bytes:
+    if how == "bzip2" and fast and which("lbzip2"):
+        return subprocess.run(["lbzip2", "-9", "-c"], input=data, capture_output=True,
+                              check=True).stdout
     if how == "bzip2":
         return bz2.compress(data, 9)
     if how == "gzip":
@@ -312,7 +318,7 @@ def _compress(data: bytes, how: str) -> bytes:
 def build_install_img(opts: DemoOptions, work: Path) -> bytes:
     modules = _module_trees(opts, work)
     raw = write_newc(_rootfs_nodes(modules, opts))
-    return _compress(raw, opts.compression)
+    return _compress(raw, opts.compression, opts.fast_compress)
 
 
 def _efiboot(dest: Path, grub_cfg: bytes, work: Path) -> None:
@@ -414,7 +420,7 @@ def build_demo_iso(out: Path, opts: DemoOptions | None = None) -> Path:
         keyname = "RPM-GPG-KEY-xcpng" if opts.version == "8.3" else "RPM-GPG-KEY-CH-8"
         if opts.with_packages:
             pk = tree / "Packages"
-            build_rpms(package_specs(opts.extra_rpms), pk, opts.rpm_payload)
+            build_rpms(package_specs(opts.extra_rpms, opts.rpm_payload_size), pk, opts.rpm_payload)
             createrepo = require("createrepo_c", "index the demo repository")
             subprocess.run([createrepo, "--general-compress-type=gz", "--database",
                             "--checksum", "sha256", "-q", str(tree)], check=True)
