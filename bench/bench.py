@@ -21,7 +21,6 @@ time on shared 2-core machines varies more than CPU time.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import subprocess
@@ -118,10 +117,12 @@ def main() -> int:
         "build", str(iso), "--recipe", str(empty), "-o", str(outs["engine-nochange"]),
         "--no-verify", "-q")))
     # Peak RSS of the engine alone (a fresh child so other children don't count).
+    rss_cmd = xcptui_cmd("build", str(iso), "--recipe", str(recipe), "-o", str(wd / "rss.iso"),
+                         "--no-verify", "-q")
     rss = subprocess.run(
         [sys.executable, "-c",
          "import resource,subprocess,sys;"
-         f"subprocess.run({xcptui_cmd('build', str(iso), '--recipe', str(recipe), '-o', str(wd / 'rss.iso'), '--no-verify', '-q')!r},"
+         f"subprocess.run({rss_cmd!r},"
          "check=True,stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
          "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"],
         capture_output=True, text=True, check=True).stdout.strip()

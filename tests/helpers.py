@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 
-def run(*cmd: str | Path, input: bytes | None = None) -> str:
-    p = subprocess.run([str(c) for c in cmd], input=input, capture_output=True, check=True)
+def run(*cmd: str | Path, stdin: bytes | None = None) -> str:
+    p = subprocess.run([str(c) for c in cmd], input=stdin, capture_output=True, check=True)
     return p.stdout.decode("utf-8", "replace")
 
 

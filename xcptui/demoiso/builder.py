@@ -93,7 +93,8 @@ def build_ko(spec: KoSpec, kver: str, out: Path, magic: str | None = None) -> Pa
 MAIN_MODULES = [
     KoSpec("mdio", "kernel/drivers/net/mdio.ko", exports=["mdio45_probe", "mdio_mii_ioctl"]),
     KoSpec("igb", "kernel/drivers/net/ethernet/intel/igb/igb.ko", "5.4.0-k",
-           aliases=["pci:v00008086d00001533sv*sd*bc*sc*i*", "pci:v00008086d00001521sv*sd*bc*sc*i*"]),
+           aliases=["pci:v00008086d00001533sv*sd*bc*sc*i*",
+                    "pci:v00008086d00001521sv*sd*bc*sc*i*"]),
     KoSpec("e1000e", "kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko", "3.2.6-k",
            aliases=["pci:v00008086d000010D3sv*sd*bc*sc*i*"]),
     KoSpec("igc", "kernel/drivers/net/ethernet/intel/igc/igc.ko", "0.0.1-k",
@@ -188,7 +189,7 @@ class DemoOptions:
     fast_compress: bool = False  # bench: compress install.img with lbzip2 (same format)
 
 
-def _rootfs_nodes(modules: dict[str, dict[str, bytes]], opts: DemoOptions) -> list[Node]:
+def _rootfs_nodes(modules: dict[str, bytes], opts: DemoOptions) -> list[Node]:
     """Nodes of install.img in `find .` style order (directories before contents)."""
     nodes: dict[str, Node] = {}
 
@@ -233,7 +234,8 @@ def _rootfs_nodes(modules: dict[str, dict[str, bytes]], opts: DemoOptions) -> li
     add("./etc/systemd/system/installer.service", S_IFREG | 0o644,
         b"[Service]\nExecStart=/opt/xensource/installer/preinit --\n")
     inst = "./opt/xensource/installer"
-    add(f"{inst}/preinit", S_IFREG | 0o755, b"#!/bin/sh\nexec /opt/xensource/installer/init \"$@\"\n")
+    add(f"{inst}/preinit", S_IFREG | 0o755,
+        b"#!/bin/sh\nexec /opt/xensource/installer/init \"$@\"\n")
     add(f"{inst}/init", S_IFREG | 0o755, b"#!/usr/bin/python\nimport install\n")
     add(f"{inst}/install.py", S_IFREG | 0o644, b"def go():\n    print('installing XCP-ng')\n")
     add(f"{inst}/constants.py", S_IFREG | 0o644, b"TIMEOUT = 30\nTIMEZONE = 'UTC'\n")
@@ -251,8 +253,8 @@ def _rootfs_nodes(modules: dict[str, dict[str, bytes]], opts: DemoOptions) -> li
     for i in range(opts.filler_files):
         size = opts.filler_size
         # half random (incompressible), half text: roughly real-image compressibility
-        data = os.urandom(size // 3) + (b"filler text line %d\n" % i) * (size // 40)
-        add(f"./usr/lib/filler/d{i // 200:03d}/f{i:05d}.bin", S_IFREG | 0o644, data)
+        blob = os.urandom(size // 3) + (b"filler text line %d\n" % i) * (size // 40)
+        add(f"./usr/lib/filler/d{i // 200:03d}/f{i:05d}.bin", S_IFREG | 0o644, blob)
     # `find .` order: parents first, siblings in name order.
     order = sorted(nodes, key=lambda p: p.split("/"))
     out = [nodes[p] for p in order]

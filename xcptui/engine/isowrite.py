@@ -9,6 +9,7 @@ Rock Ridge name stays complete.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
 import threading
@@ -149,7 +150,8 @@ def apply(src: IsoSource, changes: IsoChanges, keepalive: list[BinaryIO]) -> lis
             keepalive.append(fp)
             if src.exists(rr) and rr not in changes.remove:
                 if src.is_dir(rr):
-                    raise InputError(f"{rr}: is a directory on the ISO; cannot replace it by a file")
+                    raise InputError(f"{rr}: is a directory on the ISO; cannot replace it "
+                                     "by a file")
                 iso.update_file_contents_fp(fp, size, iso_path=src.iso9660_path(rr))
                 lines.append(f"replaced {rr}")
                 continue
@@ -204,10 +206,8 @@ def _remove(src: IsoSource, rr: str) -> None:
             jp = src.joliet_path(child.path) if iso.has_joliet() else None
             iso.rm_directory(iso_path=src.iso9660_path(child.path))
             if jp:
-                try:
+                with contextlib.suppress(PyCdlibException):
                     iso.rm_joliet_directory(jp)
-                except PyCdlibException:
-                    pass
         else:
             iso.rm_file(iso_path=src.iso9660_path(child.path))
 
