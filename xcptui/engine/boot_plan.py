@@ -8,27 +8,146 @@ silently loses it on that boot path.
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from xcptui.engine import bootcfg, efiboot
+from xcptui.engine.errors import BuildError, InputError
 from xcptui.engine.isoread import IsoSource
 from xcptui.engine.recipe import Recipe
 
 if TYPE_CHECKING:
+    from xcptui.engine.answerfile import AnswerfilePlan
     from xcptui.engine.build import BuildPlan
+
+ISOLINUX_CFG = "/boot/isolinux/isolinux.cfg"
+GRUB_CFG = "/EFI/xenserver/grub.cfg"
+EFIBOOT_IMG = "/boot/efiboot.img"
+EFIBOOT_GRUB = "/EFI/xenserver/grub.cfg"
+EFIBOOT_NAME = "boot/efiboot.img:/EFI/xenserver/grub.cfg"
+TREEINFO = "/.treeinfo"
+
+
+@dataclass
+class BootConfigs:
+    """The source's boot configs that exist (None when a file is absent)."""
+
+    isolinux: bootcfg.BootConfig | None
+    grub: bootcfg.BootConfig | None
+    efiboot: bootcfg.BootConfig | None
+
+    def items(self) -> list[tuple[str, bootcfg.BootConfig]]:
+        out = [("isolinux.cfg", self.isolinux), ("grub.cfg", self.grub),
+               ("efiboot.img grub.cfg", self.efiboot)]
+        return [(n, c) for n, c in out if c is not None]
+
+
+def load_configs(src: IsoSource) -> BootConfigs:
+    iso = grub = efi = None
+    if src.exists(ISOLINUX_CFG):
+        iso = bootcfg.BootConfig.from_bytes(src.read(ISOLINUX_CFG), "isolinux",
+                                            ISOLINUX_CFG.lstrip("/"))
+    if src.exists(GRUB_CFG):
+        grub = bootcfg.BootConfig.from_bytes(src.read(GRUB_CFG), "grub", GRUB_CFG.lstrip("/"))
+    if src.exists(EFIBOOT_IMG):
+        data = efiboot.read_file_from_bytes(src.read(EFIBOOT_IMG), EFIBOOT_GRUB)
+        efi = bootcfg.BootConfig.from_bytes(data, "grub", EFIBOOT_NAME)
+    return BootConfigs(iso, grub, efi)
+
+
+def _relabel(line: str, before: bootcfg.BootConfig, after: bootcfg.BootConfig,
+             via: bootcfg.BootConfig | None) -> str:
+    """Rewrite a grub effect line 'TITLE: ...' with the matching isolinux label."""
+    if via is None or before.kind == "isolinux":
+        return line
+    for e in before.entries:
+        prefix = f"{e.label}: "
+        if line.startswith(prefix):
+            for a, b in bootcfg.match_entries(via, before):
+                if b is e and a is not None:
+                    return f"{a.label}: " + line[len(prefix):]
+    return line
 
 
 def plan_identity(src: IsoSource, recipe: Recipe, plan: BuildPlan) -> None:
-    """.treeinfo [build] number / product version."""
+    """.treeinfo [build] number / product version, on top of any packages/signing edit."""
+    from xcptui.engine import treeinfo
+
     iso = recipe.iso
     if iso.build_number is None and iso.product_version is None:
         return
-    raise NotImplementedError("identity editing lands with engine/treeinfo.py")
+    if not src.exists(TREEINFO):
+        raise InputError(f"{src.path.name}: has no /.treeinfo (netinstall ISO?); "
+                         "build_number/product_version need it")
+    base = plan.new_text.get(TREEINFO) or src.read(TREEINFO)
+    before = treeinfo.TreeInfo.from_bytes(base)
+    after = before
+    if iso.build_number is not None:
+        after = after.set_build_number(iso.build_number)
+    if iso.product_version is not None:
+        after = after.set_product_version(iso.product_version)
+    if after.text != before.text:
+        plan.new_text[TREEINFO] = after.to_bytes()
+        plan.changes += treeinfo.describe_changes(before, after)
 
 
-def plan_boot(src: IsoSource, recipe: Recipe, plan: BuildPlan, workdir: Path) -> None:
+def plan_answerfile(src: IsoSource, recipe: Recipe) -> AnswerfilePlan | None:
+    if recipe.answerfile is None:
+        return None
+    from xcptui.engine import answerfile
+
+    return answerfile.plan_answerfile(recipe, src)
+
+
+def plan_boot(src: IsoSource, recipe: Recipe, plan: BuildPlan) -> None:
+    """Edit the three boot configs in step; record new contents in ``plan``."""
     b = recipe.boot
+    afp = plan.answerfile
     if not (b.append or b.remove or b.default is not None or b.timeout is not None
-            or recipe.answerfile is not None):
+            or (afp is not None and not afp.empty)):
         return
-    raise NotImplementedError("boot editing lands with engine/bootcfg.py")
+    cfgs = load_configs(src)
+    if cfgs.isolinux is None and cfgs.grub is None:
+        raise InputError(f"{src.path.name}: has neither {ISOLINUX_CFG} nor {GRUB_CFG}; "
+                         "cannot change boot parameters")
+    before_diff = bootcfg.compare(dict(cfgs.items())) if len(cfgs.items()) > 1 else []
+    via = cfgs.isolinux
+    new: dict[str, bootcfg.BootConfig] = {}
+    effects: dict[str, list[str]] = {}  # effect line -> configs it applies to
+    for name, cfg in cfgs.items():
+        v = None if cfg is via else via
+        out = bootcfg.edit(cfg, append=b.append, remove=b.remove, default=b.default,
+                           timeout=b.timeout, via=v)
+        if afp is not None and not afp.empty:
+            targets = afp.entries or None
+            if afp.params_to_remove:
+                out = out.remove_params(afp.params_to_remove, targets, via=v)
+            if afp.params_to_append:
+                out = out.append_params(afp.params_to_append, targets, via=v)
+        new[name] = out
+        for line in bootcfg.describe_effect(cfg, out):
+            # grub titles differ from isolinux labels: key effects by the isolinux label
+            effects.setdefault(_relabel(line, cfg, out, via), []).append(name)
+    everywhere = len(new)
+    for line, names in effects.items():
+        where = f"all {everywhere} boot configs" if len(names) == everywhere and everywhere > 1 \
+            else ", ".join(names)
+        plan.changes.append(f"boot ({where}): {line}")
+    if len(new) > 1:
+        after_diff = bootcfg.compare(new)
+        if after_diff and not before_diff:
+            raise BuildError("boot configs would disagree after the edit: " + after_diff[0])
+        if before_diff:
+            plan.warnings.append("the source's boot configs already disagree (kept as they "
+                                 "are): " + "; ".join(before_diff))
+    if cfgs.isolinux is not None and new["isolinux.cfg"].text != cfgs.isolinux.text:
+        plan.new_text[ISOLINUX_CFG] = new["isolinux.cfg"].to_bytes()
+    if cfgs.grub is not None and new["grub.cfg"].text != cfgs.grub.text:
+        plan.new_text[GRUB_CFG] = new["grub.cfg"].to_bytes()
+    if cfgs.efiboot is not None:
+        efi_new = new["efiboot.img grub.cfg"]
+        if efi_new.text != cfgs.efiboot.text:
+            text = efiboot.ensure_search_line(efi_new.text)
+            plan.efiboot_grub = text.encode("utf-8", "surrogateescape")
+    elif cfgs.grub is not None and src.exists(EFIBOOT_IMG) is False:
+        plan.warnings.append("no boot/efiboot.img: only the ISO-side grub.cfg was edited")

@@ -60,7 +60,8 @@ class BuildPlan:
     image_plan: Any = None  # installimg.ImagePlan
     image: Any = None  # installimg.InstallImage
     new_text: dict[str, bytes] = field(default_factory=dict)  # ISO path -> new content
-    efiboot_grub: bytes | None = None
+    efiboot_grub: bytes | None = None  # new grub.cfg for inside boot/efiboot.img
+    answerfile: Any = None  # answerfile.AnswerfilePlan
 
 
 def check_output_path(source: Path, output: Path) -> None:
@@ -99,7 +100,7 @@ def equivalent_command(source: Path, recipe_path: Path | None, output: Path) -> 
 # planning
 
 
-def _installimg_edits(recipe: Recipe) -> list[Any]:
+def _installimg_edits(recipe: Recipe, afp: Any) -> list[Any]:
     from xcptui.engine import installimg as ii
 
     edits: list[Any] = []
@@ -112,11 +113,9 @@ def _installimg_edits(recipe: Recipe) -> list[Any]:
         edits.append(ii.AddRpmPayload(r.source))
     for d in inst.drivers:
         edits.append(ii.AddDriver(d.source, kernel=d.kernel, dest=d.dest, force=d.force))
-    af = recipe.answerfile
-    if af is not None and af.source is not None:
-        edits.append(ii.AddFile(af.dest, af.source, mode=0o644, uid=0, gid=0))
-        for s in af.scripts:
-            edits.append(ii.AddFile(s.dest, s.source, mode=0o755, uid=0, gid=0))
+    if afp is not None:
+        for emb in afp.embedded:
+            edits.append(ii.AddFile(emb.dest, emb.data, mode=emb.mode, uid=0, gid=0))
     return edits
 
 
@@ -137,10 +136,18 @@ def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress
 
         identity.validate_volume_id(recipe.iso.volume_id)
         plan.iso.volume_id = recipe.iso.volume_id
-    boot_plan.plan_identity(src, recipe, plan)
+        plan.changes.append(f"volume id: {src.volume_id!r} -> {recipe.iso.volume_id!r}")
+
+    # answerfile: validated first, it feeds both install.img and the boot configs
+    plan.answerfile = boot_plan.plan_answerfile(src, recipe)
+    if plan.answerfile is not None:
+        plan.changes += list(plan.answerfile.messages)
+        plan.warnings += list(plan.answerfile.warnings)
 
     # install.img
-    if recipe.touches_install_img():
+    edits = _installimg_edits(recipe, plan.answerfile) if (
+        recipe.touches_install_img() or plan.answerfile is not None) else []
+    if edits:
         if not src.exists(INSTALL_IMG):
             raise InputError(f"{name}: has no /install.img; the recipe's installer changes "
                              "need it")
@@ -149,13 +156,13 @@ def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress
         off, size = src.extent(INSTALL_IMG)
         img = ii.InstallImage.open(src.path, off, size, name="install.img", progress=progress,
                                    cancel=cancel)
-        iplan = ii.plan(img, _installimg_edits(recipe), progress=progress, cancel=cancel)
+        iplan = ii.plan(img, edits, progress=progress, cancel=cancel)
         plan.image, plan.image_plan = img, iplan
         plan.changes += [f"install.img: {c}" for c in iplan.changes]
         plan.warnings += list(iplan.warnings)
 
     # boot configs (all three copies), answerfile parameters
-    boot_plan.plan_boot(src, recipe, plan, workdir)
+    boot_plan.plan_boot(src, recipe, plan)
 
     # Packages/, repodata, xcp-ng-deps, signing
     if recipe.touches_repo():
@@ -171,6 +178,9 @@ def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress
             plan.new_text[TREEINFO] = pplan.treeinfo
         plan.changes += list(pplan.changes)
         plan.warnings += list(pplan.warnings)
+
+    # .treeinfo identity, on top of any signing edit
+    boot_plan.plan_identity(src, recipe, plan)
 
     # plain ISO files
     for f in recipe.iso.files:
@@ -232,8 +242,7 @@ def build(source: Path, recipe: Recipe, output: Path, progress: Progress = NULL_
 
                 new_efi = workdir / "efiboot.img"
                 efi_src = workdir / "efiboot.orig.img"
-                src.extract(EFIBOOT_IMG, workdir / "efi-extract")
-                shutil.move(str(workdir / "efi-extract" / "efiboot.img"), efi_src)
+                efi_src.write_bytes(src.read(EFIBOOT_IMG))  # 2.88 MB
                 efiboot.replace_file(efi_src, EFIBOOT_GRUB, plan.efiboot_grub, new_efi)
                 plan.iso.put[EFIBOOT_IMG] = new_efi
             check(cancel)
