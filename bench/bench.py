@@ -55,6 +55,7 @@ def xcptui_cmd(*args: str) -> list[str]:
 
 def manual_driver_swap(iso: Path, ko: Path, work: Path, out: Path) -> None:
     """The docs' procedure, minus mount/chroot (impossible without root in CI)."""
+    iso, ko, work, out = iso.resolve(), ko.resolve(), work.resolve(), out.resolve()
     tree, root = work / "tree", work / "root"
     shutil.rmtree(work, ignore_errors=True)
     tree.mkdir(parents=True)
@@ -79,7 +80,7 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out")
     ap.add_argument("--small", action="store_true", help="a 10x smaller ISO (smoke run)")
     args = ap.parse_args()
-    wd: Path = args.workdir
+    wd: Path = args.workdir.resolve()
     wd.mkdir(parents=True, exist_ok=True)
     scale = 10 if args.small else 1
     iso = wd / ("bench-small.iso" if args.small else "bench.iso")

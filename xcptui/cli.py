@@ -149,6 +149,15 @@ def facts_lines(f: Any) -> list[str]:
     b = f.boot
     if b.get("configs"):
         out.append("boot configs " + ", ".join(b["configs"]))
+        first = next(iter(b["configs"].values()))
+        tmo = first.get("timeout")
+        out.append("  entries: " + ", ".join(
+            e["label"] + ("*" if e["label"] == first.get("default") else "")
+            for e in first.get("entries", []))
+            + (f"  (* default, timeout {tmo:g} s)" if tmo is not None else "  (* default)"))
+        for e in first.get("entries", []):
+            if e.get("installer"):
+                out.append(f"  {e['label']}: {e['kernel']} {e['dom0_args']}")
         if b.get("differences"):
             out.append("  the copies DISAGREE:")
             out += [f"    {d}" for d in b["differences"]]

@@ -18,7 +18,6 @@ from xcptui.engine.isoread import IsoSource
 
 ISOLINUX_CFG = "/boot/isolinux/isolinux.cfg"
 GRUB_CFG = "/EFI/xenserver/grub.cfg"
-EFIBOOT_IMG = "/boot/efiboot.img"
 TREEINFO = "/.treeinfo"
 INSTALL_IMG = "/install.img"
 
@@ -114,25 +113,19 @@ def install_img_facts(src: IsoSource, progress: Progress = NULL_PROGRESS,
 
 def boot_facts(src: IsoSource) -> dict[str, Any]:
     """Parse the three boot configs and say whether they agree."""
-    from xcptui.engine import bootcfg, efiboot
+    from xcptui.engine import bootcfg
+    from xcptui.engine.boot_plan import load_configs
 
     out: dict[str, Any] = {"configs": {}, "differences": [], "problems": []}
-    parsed: dict[str, Any] = {}
-    for label, path, kind in (("isolinux", ISOLINUX_CFG, "isolinux"),
-                              ("grub", GRUB_CFG, "grub")):
-        if not src.exists(path):
+    try:
+        cfgs = load_configs(src)
+    except XcptuiError as e:
+        out["problems"].append(str(e))
+        return out
+    for name, path in (("isolinux", ISOLINUX_CFG), ("grub", GRUB_CFG)):
+        if getattr(cfgs, name) is None:
             out["problems"].append(f"{path}: missing")
-            continue
-        try:
-            parsed[label] = bootcfg.parse(src.read(path).decode("utf-8", "replace"), kind)
-        except XcptuiError as e:
-            out["problems"].append(str(e))
-    if src.exists(EFIBOOT_IMG):
-        try:
-            data = efiboot.read_file_from_bytes(src.read(EFIBOOT_IMG), "/EFI/xenserver/grub.cfg")
-            parsed["efiboot"] = bootcfg.parse(data.decode("utf-8", "replace"), "grub")
-        except XcptuiError as e:
-            out["problems"].append(str(e))
+    parsed = dict(cfgs.items())
     for label, cfg in parsed.items():
         out["configs"][label] = cfg.summary()
     if len(parsed) > 1:

@@ -287,9 +287,10 @@ def _parse(ctx: _Ctx, doc: dict[str, Any]) -> Recipe:
             r.boot.timeout = _expect(ctx, "boot.timeout", t["timeout"], int)
             if r.boot.timeout is not None and not 0 <= r.boot.timeout <= 3600:
                 raise ctx.fail("boot.timeout", "must be between 0 and 3600 seconds")
-        for p in r.boot.append + r.boot.remove:
-            if not p or any(c.isspace() for c in p) or "---" in p:
-                raise ctx.fail("boot.append", f"{p!r} is not one kernel parameter")
+        for key, params in (("boot.append", r.boot.append), ("boot.remove", r.boot.remove)):
+            for i, p in enumerate(params):
+                if not p or any(c.isspace() for c in p) or "---" in p:
+                    raise ctx.fail(f"{key}[{i}]", f"{p!r} is not one kernel parameter")
 
     if "installer" in doc:
         t = _table(ctx, "installer", doc["installer"])
