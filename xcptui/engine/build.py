@@ -179,6 +179,10 @@ def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress
         plan.changes += list(pplan.changes)
         plan.warnings += list(pplan.warnings)
 
+    elif recipe.signing is not None:
+        plan.warnings.append("[signing] has no effect: the recipe does not change Packages/ "
+                             "or repodata, so the ISO keeps its signing as it is")
+
     # .treeinfo identity, on top of any signing edit
     boot_plan.plan_identity(src, recipe, plan)
 

@@ -134,22 +134,18 @@ def boot_facts(src: IsoSource) -> dict[str, Any]:
 
 
 def repo_facts(src: IsoSource, ti: dict[str, dict[str, str]]) -> dict[str, Any]:
+    from xcptui.engine import signing
+
+    st = signing.detect(src)
     out: dict[str, Any] = {
         "packages_dir": src.exists("/Packages"),
         "repodata": src.exists("/repodata/repomd.xml"),
-        "signed_repomd": src.exists("/repodata/repomd.xml.asc"),
-        "treeinfo_keys": [v for k, v in ti.get("keys", {}).items() if k.startswith("key")],
+        "signed_repomd": st.repomd_asc,
+        "treeinfo_keys": list(st.keys),
+        "key_files_present": [k for k in st.keys if src.exists("/" + k)],
+        "signed": st.signed,
     }
     if out["packages_dir"]:
         out["rpm_count"] = sum(1 for e in src.listdir("/Packages") if e.name.endswith(".rpm"))
-    keys = out["treeinfo_keys"]
-    out["key_files_present"] = [k for k in keys if src.exists("/" + k)]
-    if keys and out["signed_repomd"]:
-        out["signing"] = "signed (installer checks repomd.xml.asc and every RPM signature)"
-    elif keys:
-        out["signing"] = "keys listed but repomd.xml.asc missing: installs will fail"
-    elif out["repodata"]:
-        out["signing"] = "unsigned (no [keys] in .treeinfo: the installer checks nothing)"
-    else:
-        out["signing"] = "no repository (netinstall ISO)"
+    out["signing"] = st.describe() if out["repodata"] else "no repository (netinstall ISO)"
     return out

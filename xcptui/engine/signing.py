@@ -1,0 +1,296 @@
+"""Keep repository signing consistent when Packages/ or repodata/ change.
+
+How the XCP-ng 8.3 installer checks signatures (docs/xcpng-iso-facts §5): only when
+``.treeinfo`` lists a ``[keys]`` entry. Then it reads that key file from the ISO root and
+sets ``repo_gpgcheck=1`` (repodata/repomd.xml.asc must verify) and ``gpgcheck=1`` (every
+RPM must be signed by that key). A regenerated repomd.xml makes the old ``.asc`` stale, so
+a changed repository is either
+
+* ``mode = "unsigned"`` (the default): comment out the ``[keys]`` entries (what
+  create-iso.sh does for unsigned builds; the installer then checks nothing) and remove
+  ``repomd.xml.asc``; or
+* ``mode = "gpg"`` with ``key = "KEYID"``: sign repomd.xml with the user's key
+  (detached, armored, SHA-256 or stronger, checked after signing like create-iso.sh
+  does), export the public key to the ISO root under the name ``[keys] key1`` gives and
+  list it there. RPM signature checks still apply, so XCP-ng-signed RPMs and rebuilt or
+  unsigned ones fail unless the installer is told ``no-gpgcheck`` (or ``gpgcheck="false"``
+  in an answerfile).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from xcptui.engine.errors import InputError, XcptuiError
+from xcptui.engine.tools import require
+from xcptui.engine.treeinfo import TreeInfo
+
+TREEINFO = "/.treeinfo"
+REPOMD = "/repodata/repomd.xml"
+REPOMD_ASC = "/repodata/repomd.xml.asc"
+DEFAULT_KEY_FILE = "RPM-GPG-KEY-xcpng"
+KEY_FILE_PREFIX = "RPM-GPG-KEY"
+STRONG_DIGESTS = {8: "SHA256", 9: "SHA384", 10: "SHA512", 11: "SHA224"}
+DIGEST_NAMES = {1: "MD5", 2: "SHA1", 3: "RIPEMD160", **STRONG_DIGESTS}
+
+
+class _Iso(Protocol):
+    def exists(self, iso_path: str) -> bool: ...
+    def read(self, iso_path: str, limit: int | None = None) -> bytes: ...
+    def listdir(self, iso_path: str = "/") -> list[Any]: ...
+
+
+@dataclass
+class SigningState:
+    """What signing the source ISO has."""
+
+    treeinfo: bool  # the ISO has a .treeinfo
+    keys: list[str]  # active [keys] entries (key files the installer opens)
+    key_files: list[str]  # RPM-GPG-KEY* files at the ISO root
+    repomd_asc: bool  # repodata/repomd.xml.asc exists
+    product_version: str | None = None
+
+    @property
+    def signed(self) -> bool:
+        """The installer would check signatures (it lists a key)."""
+        return bool(self.keys)
+
+    def describe(self) -> str:
+        if self.keys and self.repomd_asc:
+            return (f"signed: .treeinfo [keys] lists {', '.join(self.keys)}; the installer "
+                    "checks repodata/repomd.xml.asc and every RPM signature")
+        if self.keys:
+            return (f".treeinfo [keys] lists {', '.join(self.keys)} but repomd.xml.asc is "
+                    "missing: installs fail with 'No signature on repository metadata'")
+        if self.repomd_asc:
+            return ("repomd.xml.asc present but .treeinfo lists no key: the installer "
+                    "checks nothing")
+        return "unsigned: .treeinfo lists no key, the installer checks no signatures"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"signed": self.signed, "keys": self.keys, "key_files": self.key_files,
+                "repomd_asc": self.repomd_asc, "description": self.describe()}
+
+
+def detect(iso: _Iso) -> SigningState:
+    ti = read_treeinfo(iso)
+    files = []
+    for e in iso.listdir("/"):
+        name = getattr(e, "name", "")
+        if name.startswith(KEY_FILE_PREFIX) and not getattr(e, "is_dir", False):
+            files.append(name)
+    return SigningState(
+        treeinfo=ti is not None, keys=ti.keys if ti else [], key_files=sorted(files),
+        repomd_asc=iso.exists(REPOMD_ASC),
+        product_version=ti.product_version if ti else None,
+    )
+
+
+def read_treeinfo(iso: _Iso, text: bytes | None = None) -> TreeInfo | None:
+    if text is not None:
+        return TreeInfo.from_bytes(text)
+    if not iso.exists(TREEINFO):
+        return None
+    return TreeInfo.from_bytes(iso.read(TREEINFO))
+
+
+# --- gpg ----------------------------------------------------------------------------------
+
+
+def _gpg() -> str:
+    return require("gpg", 'sign repomd.xml ([signing] mode = "gpg")')
+
+
+def _run_gpg(args: list[str], what: str) -> subprocess.CompletedProcess[bytes]:
+    gpg = _gpg()
+    try:
+        return subprocess.run([gpg, "--batch", "--no-tty", *args], capture_output=True,
+                              stdin=subprocess.DEVNULL, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise XcptuiError(f"gpg: timed out while trying to {what} (waiting for a "
+                          "passphrase? unlock the key in gpg-agent first)") from None
+    except OSError as e:
+        raise XcptuiError(f"gpg: cannot run it to {what}: {e.strerror or e}") from None
+
+
+def _last_line(err: bytes) -> str:
+    lines = [ln.strip() for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def check_key(key: str) -> str:
+    """Fail early (one line) when gpg is missing or has no secret key ``key``.
+
+    Returns the key's fingerprint.
+    """
+    if not key or key.startswith("-") or any(c.isspace() for c in key.strip()):
+        raise InputError(f"signing.key: {key!r} is not a gpg key id, fingerprint or e-mail")
+    p = _run_gpg(["--with-colons", "--list-secret-keys", "--", key], "look up the key")
+    if p.returncode != 0:
+        raise InputError(f"signing.key {key}: no such secret key in the gpg keyring "
+                         f"(gpg --list-secret-keys {key}: {_last_line(p.stderr)})")
+    fprs = [ln.split(":")[9] for ln in p.stdout.decode("utf-8", "replace").splitlines()
+            if ln.startswith("fpr:")]
+    sec = [ln for ln in p.stdout.decode("utf-8", "replace").splitlines()
+           if ln.startswith("sec:")]
+    if len(sec) > 1:
+        raise InputError(f"signing.key {key}: matches {len(sec)} secret keys; give the "
+                         "fingerprint")
+    return fprs[0] if fprs else key
+
+
+def sign_detached(path: Path, key: str, out: Path) -> Path:
+    """``gpg --armor --detach-sign`` with SHA-256, then check the signature's digest."""
+    out.unlink(missing_ok=True)
+    p = _run_gpg(["--yes", "--armor", "--detach-sign", "--digest-algo", "SHA256",
+                  "--local-user", key, "--output", str(out), "--", str(path)],
+                 f"sign {path.name}")
+    if p.returncode != 0 or not out.is_file():
+        raise XcptuiError(f"{path.name}: gpg could not sign it with key {key}: "
+                          f"{_last_line(p.stderr)}")
+    algo = signature_digest_algo(out.read_bytes(), out.name)
+    if algo not in STRONG_DIGESTS:
+        out.unlink(missing_ok=True)
+        raise XcptuiError(f"{out.name}: signed with digest {DIGEST_NAMES.get(algo, algo)}; "
+                          "the installer needs SHA-256 or stronger (use a newer key)")
+    return out
+
+
+def export_public_key(key: str, out: Path) -> Path:
+    p = _run_gpg(["--armor", "--export", "--", key], "export the public key")
+    if p.returncode != 0 or b"BEGIN PGP PUBLIC KEY BLOCK" not in p.stdout:
+        raise XcptuiError(f"signing.key {key}: gpg could not export the public key: "
+                          f"{_last_line(p.stderr)}")
+    out.write_bytes(p.stdout)
+    return out
+
+
+def _dearmor(data: bytes, label: str) -> bytes:
+    text = data.decode("ascii", "replace").splitlines()
+    try:
+        start = next(i for i, ln in enumerate(text) if ln.startswith("-----BEGIN PGP"))
+        end = next(i for i, ln in enumerate(text) if ln.startswith("-----END PGP"))
+    except StopIteration:
+        raise InputError(f"{label}: not an armored OpenPGP block") from None
+    body = text[start + 1:end]
+    while body and ":" in body[0]:  # armor headers
+        body = body[1:]
+    b64 = "".join(ln.strip() for ln in body if ln.strip() and not ln.startswith("="))
+    try:
+        return base64.b64decode(b64, validate=True)
+    except ValueError:
+        raise InputError(f"{label}: bad base64 in the armored block") from None
+
+
+def signature_digest_algo(data: bytes, label: str = "signature") -> int:
+    """The hash algorithm id (RFC 4880 9.4) of the first signature packet."""
+    raw = _dearmor(data, label) if data.lstrip().startswith(b"-----") else data
+    if not raw or not raw[0] & 0x80:
+        raise InputError(f"{label}: not an OpenPGP packet")
+    b = raw[0]
+    if b & 0x40:  # new format
+        tag = b & 0x3F
+        l0 = raw[1]
+        if l0 < 192:
+            hdr = 2
+        elif l0 < 224:
+            hdr = 3
+        elif l0 == 255:
+            hdr = 6
+        else:
+            raise InputError(f"{label}: partial-length signature packet")
+    else:
+        tag = (b >> 2) & 0x0F
+        hdr = 1 + {0: 1, 1: 2, 2: 4}.get(b & 3, 0)
+    if tag != 2:
+        raise InputError(f"{label}: first packet is not a signature (tag {tag})")
+    body = raw[hdr:]
+    if not body:
+        raise InputError(f"{label}: empty signature packet")
+    if body[0] == 3:
+        return body[16]
+    if body[0] in (4, 5, 6):
+        return body[3]
+    raise InputError(f"{label}: unknown signature version {body[0]}")
+
+
+# --- planning -----------------------------------------------------------------------------
+
+
+@dataclass
+class SigningPlan:
+    iso_changes: dict[str, Path | None] = field(default_factory=dict)
+    treeinfo: bytes | None = None
+    changes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+NO_GPGCHECK_HINT = (
+    "RPM signatures are still checked against that key: XCP-ng-signed RPMs and rebuilt or "
+    "unsigned RPMs (such as the rebuilt xcp-ng-deps) fail that check unless the installer "
+    "is told no-gpgcheck (boot parameter, 8.3) or, with an answerfile, gpgcheck=\"false\" "
+    "on <installation> or <source>"
+)
+
+
+def plan(state: SigningState, *, mode: str | None, key: str | None, repomd: Path,
+         workdir: Path, treeinfo: bytes | None, iso: _Iso | None = None,
+         key_label: str | None = None) -> SigningPlan:
+    """Make signing consistent with a regenerated ``repomd`` (host file).
+
+    ``mode`` None means the recipe has no [signing]: behave as "unsigned" and say so.
+    ``treeinfo`` is the .treeinfo content to edit (the source's, or one already edited).
+    """
+    out = SigningPlan()
+    ti = TreeInfo.from_bytes(treeinfo) if treeinfo is not None else None
+    effective = mode or "unsigned"
+    if effective == "unsigned":
+        if mode is None and (state.signed or state.repomd_asc):
+            out.warnings.append(
+                "the repository changed and the source ISO was signed; the recipe has no "
+                "[signing], so the ISO is made unsigned (mode = \"unsigned\"); set [signing] "
+                "mode = \"gpg\" and key = \"KEYID\" to sign it with your own key")
+        if ti is not None and ti.keys:
+            new = ti.comment_keys()
+            out.treeinfo = new.to_bytes()
+            out.changes.append(f".treeinfo: [keys] {', '.join(ti.keys)} commented out: the "
+                               "installer will check no signatures (neither repomd.xml nor "
+                               "the RPMs)")
+        if state.repomd_asc:
+            out.iso_changes[REPOMD_ASC] = None
+            out.changes.append("remove /repodata/repomd.xml.asc (it signed the old "
+                               "repomd.xml)")
+        if state.product_version and state.product_version.startswith("8.2"):
+            out.warnings.append(
+                "XCP-ng 8.2: answerfile installs still check signatures with the key inside "
+                "install.img unless <installation netinstall-gpg-check=\"false\">")
+        return out
+    if effective != "gpg":
+        raise InputError(f"signing.mode: {mode!r} is not \"unsigned\" or \"gpg\"")
+    if not key:
+        raise InputError('signing.key: mode = "gpg" needs key = "KEYID"')
+    if ti is None:
+        raise InputError("signing: the ISO has no .treeinfo, so the installer cannot be "
+                         "told which key to use")
+    keyfile = ti.keys[0] if ti.keys else DEFAULT_KEY_FILE
+    workdir.mkdir(parents=True, exist_ok=True)
+    asc = sign_detached(repomd, key, workdir / "repomd.xml.asc")
+    pub = export_public_key(key, workdir / os.path.basename(keyfile))
+    out.iso_changes[REPOMD_ASC] = asc
+    out.iso_changes["/" + keyfile] = pub
+    new = ti.set_key(keyfile)
+    if new.text != ti.text:
+        out.treeinfo = new.to_bytes()
+    who = f"{key_label} ({key})" if key_label and key_label != key else key
+    out.changes.append(f"sign /repodata/repomd.xml with gpg key {who} (detached, armored, "
+                       "SHA-256)")
+    verb = "replace" if iso is not None and iso.exists("/" + keyfile) else "add"
+    out.changes.append(f"{verb} /{keyfile}: the public key of {key_label or key}, named in "
+                       ".treeinfo [keys] key1")
+    out.warnings.append(NO_GPGCHECK_HINT)
+    return out
