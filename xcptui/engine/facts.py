@@ -105,7 +105,7 @@ def install_img_facts(src: IsoSource, progress: Progress = NULL_PROGRESS,
         compression=img.compression,
         segments=img.segments,
         entries=len(ents),
-        uncompressed=sum(e.size for e in ents),
+        uncompressed=img.usize,
         kernels=img.kernels(),
     )
     return out

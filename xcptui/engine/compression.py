@@ -1,0 +1,548 @@
+"""Codec detection by magic bytes, byte sources, and streaming (de)compressors.
+
+install.img may be bzip2 (XCP-ng 8.x), gzip (old XenServer), xz or zstd (XCP-ng 9
+dev images), and the kernel also accepts plain newc and several of these
+concatenated. bzip2 has its own block-parallel code in ``bzip2blocks``; this module
+holds what every codec needs:
+
+* ``FileRegion``: a byte range of a host file (install.img inside the ISO) read with
+  ``os.pread``, so threads can read it concurrently without sharing a file position;
+* ``detect``: the codec of a segment from its first bytes;
+* ``SeqDecoder``: decompress one segment (gzip member, xz stream, zstd frame) as a
+  stream of chunks, reporting where the segment ends;
+* ``open_encoder``: the matching writer (gzip split over threads like pigz, xz with the
+  CRC32 check the kernel requires, zstd through the ``zstd`` tool);
+* ``OrderedPool``: run tasks on a small thread pool with a bounded window and get the
+  results back in submission order (the bz2, zlib and lzma modules release the GIL).
+"""
+
+from __future__ import annotations
+
+import bz2
+import collections
+import contextlib
+import lzma
+import os
+import stat
+import subprocess
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import BinaryIO, Generic, Protocol, TypeVar
+
+from xcptui.engine.errors import InputError
+from xcptui.engine.tools import require
+
+CHUNK = 1 << 20
+MAX_OUT = 8 << 20  # cap on one decompress call's output (a bomb stays bounded)
+
+# codec -> magic. "cpio" is an uncompressed newc archive (e.g. early microcode).
+MAGICS: tuple[tuple[str, bytes], ...] = (
+    ("bzip2", b"BZh"),
+    ("gzip", b"\x1f\x8b"),
+    ("xz", b"\xfd7zXZ\x00"),
+    ("zstd", b"\x28\xb5\x2f\xfd"),
+    ("lzma", b"\x5d\x00\x00"),
+    ("cpio", b"070701"),
+    ("cpio", b"070702"),
+    ("lz4", b"\x02\x21\x4c\x18"),
+    ("lzo", b"\x89LZO"),
+)
+SUPPORTED = ("bzip2", "gzip", "xz", "zstd", "lzma", "cpio")
+
+
+class Source(Protocol):
+    """Random-access bytes: what the decoders read from."""
+
+    size: int
+
+    def pread(self, n: int, pos: int) -> bytes: ...
+
+
+class FileRegion:
+    """[offset, offset + size) of a host file, read with os.pread (safe across threads)."""
+
+    def __init__(self, path: Path, offset: int = 0, size: int | None = None,
+                 name: str = "install.img") -> None:
+        self.path, self.offset, self.name = Path(path), offset, name
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY)
+            st = os.fstat(self._fd)
+        except OSError as e:
+            raise InputError(f"{name}: cannot open {path}: {e.strerror}") from None
+        total = st.st_size
+        if stat.S_ISDIR(st.st_mode):
+            os.close(self._fd)
+            raise InputError(f"{name}: {path} is a directory")
+        if size is None:
+            size = max(0, total - offset)
+        if offset < 0 or offset + size > total:
+            os.close(self._fd)
+            raise InputError(f"{name}: region {offset}+{size} lies outside {path} "
+                             f"({total} bytes)")
+        self.size = size
+
+    def pread(self, n: int, pos: int) -> bytes:
+        n = max(0, min(n, self.size - pos))
+        if n == 0:
+            return b""
+        try:
+            return os.pread(self._fd, n, self.offset + pos)
+        except OSError as e:
+            raise InputError(f"{self.name}: read error at offset {pos}: {e.strerror}") from None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class MemorySource:
+    """Bytes in memory behaving like a FileRegion (tests, freshly compressed blocks)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+
+    def pread(self, n: int, pos: int) -> bytes:
+        return self.data[pos:pos + max(0, n)]
+
+
+def detect(head: bytes) -> str | None:
+    """Codec name for a segment starting with ``head`` (at least 6 bytes), else None."""
+    for name, magic in MAGICS:
+        if head.startswith(magic):
+            if name == "bzip2" and not (len(head) > 3 and 0x31 <= head[3] <= 0x39):
+                continue
+            return name
+    return None
+
+
+def hex_head(head: bytes, n: int = 8) -> str:
+    return " ".join(f"{b:02x}" for b in head[:n])
+
+
+def human(n: float) -> str:
+    """1234567 -> "1.2 MB" (decimal units, as in the messages users read)."""
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{int(n)} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+# ---------------------------------------------------------------------------
+# ordered thread pool
+
+T = TypeVar("T")
+
+
+class OrderedPool(Generic[T]):
+    """Submit callables; ``results()`` yields their results in submission order.
+
+    At most ``window`` tasks are queued or running, which bounds memory. Feed it with
+    ``run(tasks)`` (an iterator of callables); closing cancels what has not started.
+    """
+
+    def __init__(self, workers: int = 2, window: int = 6) -> None:
+        self._ex = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xcptui-codec")
+        self._window = max(1, window)
+        self._q: collections.deque[Future[T]] = collections.deque()
+
+    def run(self, tasks: Iterator[Callable[[], T]],
+            check: Callable[[], None] | None = None) -> Iterator[T]:
+        for task in tasks:
+            if check is not None:
+                check()
+            self._q.append(self._ex.submit(task))
+            if len(self._q) >= self._window:
+                yield self._q.popleft().result()
+        while self._q:
+            if check is not None:
+                check()
+            yield self._q.popleft().result()
+
+    def close(self) -> None:
+        for f in self._q:
+            f.cancel()
+        self._q.clear()
+        self._ex.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> OrderedPool[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------
+# sequential decoders
+
+
+def zstd_frame_end(src: Source, start: int, name: str) -> int:
+    """Offset just after the zstd frame at ``start``, found from the block headers alone.
+
+    Frame = magic, frame header, blocks (3-byte headers: last flag, type, size), then an
+    optional 4-byte checksum. Walking the headers is cheap and lets a frame be handed to
+    the ``zstd`` tool as an exact byte range.
+    """
+    head = src.pread(18, start)
+    if len(head) < 6:
+        raise InputError(f"{name}: zstd frame truncated at offset {start}")
+    fhd = head[4]
+    fcs_flag, single, has_sum, did_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 2) & 1, fhd & 3
+    pos = start + 5 + (0 if single else 1) + (0, 1, 2, 4)[did_flag]
+    pos += (1 if single else 0, 2, 4, 8)[fcs_flag]
+    while True:
+        bh = src.pread(3, pos)
+        if len(bh) < 3:
+            raise InputError(f"{name}: zstd data truncated after {human(pos - start)}")
+        v = int.from_bytes(bh, "little")
+        last, btype, bsize = v & 1, (v >> 1) & 3, v >> 3
+        if btype == 3:
+            raise InputError(f"{name}: corrupt zstd block header at offset {pos}")
+        pos += 3 + (1 if btype == 1 else bsize)
+        if last:
+            break
+    pos += 4 if has_sum else 0
+    if pos > src.size:
+        raise InputError(f"{name}: zstd data truncated after {human(src.size - start)}")
+    return pos
+
+
+class SeqDecoder:
+    """Decompress one segment starting at ``start`` of ``src`` as a stream of chunks.
+
+    After ``chunks()`` is exhausted, ``end`` is the offset just after the segment.
+    Errors become one-line InputErrors naming the image.
+    """
+
+    def __init__(self, codec: str, src: Source, start: int, name: str = "install.img") -> None:
+        if codec not in ("gzip", "xz", "lzma", "zstd", "bzip2"):
+            raise ValueError(codec)
+        self.codec, self.src, self.start, self.name = codec, src, start, name
+        self.end = start
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.codec == "zstd":
+            yield from self._zstd()
+            return
+        d = _decompressor(self.codec)
+        pos = self.start
+        buf = b""
+        while True:
+            if not buf:
+                buf = self.src.pread(CHUNK, pos)
+                pos += len(buf)
+                if not buf:
+                    raise InputError(f"{self.name}: {self.codec} data truncated after "
+                                     f"{human(pos - self.start)}")
+            try:
+                out = d.decompress(buf, MAX_OUT)
+            except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as e:
+                raise InputError(f"{self.name}: corrupt {self.codec} data near offset "
+                                 f"{pos - len(buf)} ({e})") from None
+            buf = d.unconsumed_tail if isinstance(d, _ZlibAdapter) else b""
+            if out:
+                yield out
+            if d.eof:
+                self.end = pos - len(d.unused_data) - len(buf)
+                return
+
+    def _zstd(self) -> Iterator[bytes]:
+        exe = require("zstd", "read a zstd-compressed install.img")
+        self.end = zstd_frame_end(self.src, self.start, self.name)
+        proc = subprocess.Popen([exe, "-d", "-c", "-q"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        feeder = threading.Thread(target=_feed_pipe, daemon=True,
+                                  args=(proc, self.src, self.start, self.end))
+        feeder.start()
+        try:
+            assert proc.stdout is not None
+            while True:
+                out = proc.stdout.read(CHUNK)
+                if not out:
+                    break
+                yield out
+            feeder.join()
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            if proc.wait() != 0:
+                raise InputError(f"{self.name}: corrupt zstd data ({err.strip()[:200]})")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            feeder.join(timeout=5)
+            for s in (proc.stdout, proc.stderr):
+                if s is not None:
+                    s.close()
+
+
+def _feed_pipe(proc: subprocess.Popen[bytes], src: Source, start: int, end: int) -> None:
+    assert proc.stdin is not None
+    try:
+        pos = start
+        while pos < end:
+            data = src.pread(min(CHUNK, end - pos), pos)
+            if not data:
+                break
+            proc.stdin.write(data)
+            pos += len(data)
+    except (BrokenPipeError, OSError, InputError):
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+
+
+class _ZlibAdapter:
+    """zlib.decompressobj with the attribute names of the bz2/lzma decompressors."""
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj(31)  # gzip wrapper only
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        return self._d.decompress(data, max_length)
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._d.unused_data
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return self._d.unconsumed_tail
+
+
+class _LzmaAdapter:
+    """LZMA/BZ2 decompressors keep unconsumed input inside; feed b"" to drain them."""
+
+    def __init__(self, d: lzma.LZMADecompressor | bz2.BZ2Decompressor) -> None:
+        self._d = d
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        out = self._d.decompress(data, max_length)
+        parts = [out]
+        # Drain buffered output so the caller's "buf = b''" never loses input.
+        while not self._d.eof and not self._d.needs_input:
+            more = self._d.decompress(b"", max_length)
+            if not more:
+                break
+            parts.append(more)
+        return b"".join(parts)
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._d.unused_data
+
+
+def _decompressor(codec: str) -> _ZlibAdapter | _LzmaAdapter:
+    if codec == "gzip":
+        return _ZlibAdapter()
+    if codec == "xz":
+        return _LzmaAdapter(lzma.LZMADecompressor(lzma.FORMAT_XZ))
+    if codec == "lzma":
+        return _LzmaAdapter(lzma.LZMADecompressor(lzma.FORMAT_ALONE))
+    return _LzmaAdapter(bz2.BZ2Decompressor())
+
+
+# ---------------------------------------------------------------------------
+# sequential encoders
+
+
+class Encoder(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class RawEncoder:
+    """Uncompressed newc: bytes pass straight through."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+
+    def write(self, data: bytes) -> None:
+        self.out.write(data)
+
+    def close(self) -> None:
+        pass
+
+
+class GzipEncoder:
+    """One gzip member compressed in parallel pieces, the way pigz does it.
+
+    Each 1 MiB piece is raw deflate primed with the previous 32 KiB as dictionary and
+    ended with a sync flush (byte-aligned, not final); an empty final block closes the
+    stream. Any gzip reader, the kernel's included, sees one ordinary member.
+    """
+
+    PIECE = 1 << 20
+
+    def __init__(self, out: BinaryIO, level: int, workers: int = 2) -> None:
+        self.out, self.level = out, level
+        self._ex = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xcptui-gzip")
+        self._buf = bytearray()
+        self._prev = b""
+        self._crc = 0
+        self._size = 0
+        self._pending: collections.deque[Future[bytes]] = collections.deque()
+        xfl = 2 if level >= 9 else (4 if level <= 1 else 0)
+        out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + bytes([xfl, 3]))
+
+    def _submit(self, piece: bytes) -> None:
+        zdict, level = self._prev, self.level
+
+        def work() -> bytes:
+            c = (zlib.compressobj(level, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, zdict)
+                 if zdict else zlib.compressobj(level, zlib.DEFLATED, -15, 9))
+            return c.compress(piece) + c.flush(zlib.Z_SYNC_FLUSH)
+
+        self._crc = zlib.crc32(piece, self._crc)
+        self._size += len(piece)
+        self._prev = piece[-32768:]
+        self._pending.append(self._ex.submit(work))
+        while len(self._pending) > 4:
+            self.out.write(self._pending.popleft().result())
+
+    def write(self, data: bytes) -> None:
+        self._buf += data
+        while len(self._buf) >= self.PIECE:
+            self._submit(bytes(self._buf[:self.PIECE]))
+            del self._buf[:self.PIECE]
+
+    def close(self) -> None:
+        try:
+            if self._buf:
+                self._submit(bytes(self._buf))
+                self._buf.clear()
+            while self._pending:
+                self.out.write(self._pending.popleft().result())
+            self.out.write(b"\x03\x00")  # empty final fixed-Huffman block
+            self.out.write(self._crc.to_bytes(4, "little") +
+                           (self._size & 0xFFFFFFFF).to_bytes(4, "little"))
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        for f in self._pending:
+            f.cancel()
+        self._pending.clear()
+        self._ex.shutdown(wait=True, cancel_futures=True)
+
+
+class LzmaEncoder:
+    """xz with CRC32 check (the kernel's XZ decoder does not support CRC64/SHA-256).
+
+    Compression runs on one worker thread so decoding the source overlaps with it.
+    """
+
+    def __init__(self, out: BinaryIO, fmt: str = "xz") -> None:
+        self.out = out
+        if fmt == "xz":
+            self._c = lzma.LZMACompressor(lzma.FORMAT_XZ, check=lzma.CHECK_CRC32,
+                                          filters=[{"id": lzma.FILTER_LZMA2, "preset": 6}])
+        else:
+            self._c = lzma.LZMACompressor(lzma.FORMAT_ALONE, preset=6)
+        self._ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xcptui-xz")
+        self._pending: collections.deque[Future[bytes]] = collections.deque()
+
+    def write(self, data: bytes) -> None:
+        self._pending.append(self._ex.submit(self._c.compress, data))
+        while len(self._pending) > 3:
+            self.out.write(self._pending.popleft().result())
+
+    def close(self) -> None:
+        try:
+            while self._pending:
+                self.out.write(self._pending.popleft().result())
+            self.out.write(self._c.flush())
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        for f in self._pending:
+            f.cancel()
+        self._pending.clear()
+        self._ex.shutdown(wait=True, cancel_futures=True)
+
+
+class ZstdEncoder:
+    """The ``zstd`` tool (one frame, two threads); a reader thread drains its output."""
+
+    def __init__(self, out: BinaryIO, level: int = 9) -> None:
+        exe = require("zstd", "write a zstd-compressed install.img")
+        self.out = out
+        self._proc = subprocess.Popen([exe, "-q", "-c", f"-{level}", "-T2"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE)
+        self._err: list[BaseException] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self._proc.stdout is not None
+        try:
+            while True:
+                data = self._proc.stdout.read(CHUNK)
+                if not data:
+                    return
+                self.out.write(data)
+        except BaseException as e:  # surfaced in close()
+            self._err.append(e)
+
+    def write(self, data: bytes) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(data)
+
+    def close(self) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        self._reader.join()
+        err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+        rc = self._proc.wait()
+        self.abort()
+        if self._err:
+            raise self._err[0]
+        if rc != 0:
+            raise OSError(f"zstd failed: {err.strip()[:200]}")
+
+    def abort(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._reader.join(timeout=5)
+        for s in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+            if s is not None:
+                with contextlib.suppress(OSError):
+                    s.close()
+
+
+def open_encoder(codec: str, out: BinaryIO, level: int = 9) -> GzipEncoder | LzmaEncoder | \
+        ZstdEncoder | RawEncoder:
+    """A writer producing one segment of ``codec`` into ``out`` (bzip2 is elsewhere)."""
+    if codec == "gzip":
+        return GzipEncoder(out, level)
+    if codec in ("xz", "lzma"):
+        return LzmaEncoder(out, codec)
+    if codec == "zstd":
+        return ZstdEncoder(out)
+    if codec == "cpio":
+        return RawEncoder(out)
+    raise ValueError(codec)
+
+
+def gzip_level(head: bytes) -> int:
+    """Level to re-encode a gzip member with, from its XFL byte (2 = best, 4 = fastest)."""
+    if len(head) > 8 and head[8] == 4:
+        return 1
+    return 9 if len(head) > 8 and head[8] == 2 else 6

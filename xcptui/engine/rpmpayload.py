@@ -1,0 +1,151 @@
+"""The payload of an RPM as entries to install into install.img (no rpm, no root).
+
+libarchive reads the cpio payload (any compressor it knows). File owners are NOT
+in that cpio in a usable form (rpm writes the build host's ids): rpm itself takes
+them from the header tags FILEUSERNAME / FILEGROUPNAME, so we read those too (with
+``rpmheader``'s structural reader) and match them to paths. Scriptlets are never run and no rpmdb
+is touched; the caller says so in its plan.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libarchive
+import libarchive.exception
+
+from xcptui.engine import cpio
+from xcptui.engine.errors import InputError
+from xcptui.engine.rpmheader import HeaderBlock, read_layout
+
+TAG_NAME = 1000
+TAG_OLDFILENAMES = 1027
+TAG_FILEUSERNAME = 1039
+TAG_FILEGROUPNAME = 1040
+TAG_DIRINDEXES = 1116
+TAG_BASENAMES = 1117
+TAG_DIRNAMES = 1118
+
+
+@dataclass
+class PayloadEntry:
+    path: str  # relative to the image root, e.g. "usr/bin/some-tool"
+    type: str  # file | dir | symlink | hardlink | chardev | blockdev | fifo | socket
+    mode: int  # permission bits
+    uname: str
+    gname: str
+    mtime: int
+    data: bytes = b""
+    link_target: str | None = None  # symlink target, or hardlink: path of the other link
+    rdev: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class RpmPayload:
+    label: str  # the file name, for messages
+    name: str  # the package name
+    entries: list[PayloadEntry] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for e in self.entries:
+            out[e.type] = out.get(e.type, 0) + 1
+        return out
+
+
+def _strings(block: HeaderBlock, tag: int) -> list[str]:
+    v = block.raw_value(tag)
+    if v is None or v[0] not in (6, 8, 9):  # STRING, STRING_ARRAY, I18NSTRING
+        return []
+    return [x.decode("utf-8", "replace") for x in v[2].split(b"\0")[:v[1]]]
+
+
+def _ints(block: HeaderBlock, tag: int) -> list[int]:
+    v = block.raw_value(tag)
+    if v is None or v[0] != 4:  # INT32
+        return []
+    return list(struct.unpack(f">{v[1]}I", v[2][:4 * v[1]]))
+
+
+def read_owners(path: Path) -> tuple[str, dict[str, tuple[str, str]]]:
+    """(package name, {relative path: (user, group)}) from the RPM header.
+
+    The header is checked first (lead, both headers, payload size), so a non-RPM or
+    a truncated download is a one-line InputError naming the file.
+    """
+    lay = read_layout(path)
+    if lay.is_source:
+        raise InputError(f"{path.name}: is a source RPM; only binary RPM payloads can be "
+                         "installed into install.img")
+    h = lay.header
+    name = (_strings(h, TAG_NAME) or [path.name])[0]
+    users, groups = _strings(h, TAG_FILEUSERNAME), _strings(h, TAG_FILEGROUPNAME)
+    files = _strings(h, TAG_OLDFILENAMES)
+    if not files:
+        dirs, bases = _strings(h, TAG_DIRNAMES), _strings(h, TAG_BASENAMES)
+        idx = _ints(h, TAG_DIRINDEXES)
+        files = [dirs[i] + b for i, b in zip(idx, bases, strict=False) if i < len(dirs)]
+    owners = {}
+    for i, f in enumerate(files):
+        rel = cpio.image_path(f)
+        if rel is not None:
+            owners[rel] = (users[i] if i < len(users) else "root",
+                           groups[i] if i < len(groups) else "root")
+    return name, owners
+
+
+def _entry_type(e: libarchive.ArchiveEntry) -> str:
+    if e.islnk:
+        return "hardlink"
+    for attr, kind in (("isdir", "dir"), ("issym", "symlink"), ("isreg", "file"),
+                       ("ischr", "chardev"), ("isblk", "blockdev"), ("isfifo", "fifo"),
+                       ("issock", "socket")):
+        if getattr(e, attr):
+            return kind
+    return "file"
+
+
+def read_payload(path: Path) -> RpmPayload:
+    """Every payload entry of the RPM at ``path``; InputError if it is not a readable RPM."""
+    path = Path(path)
+    label = path.name
+    if not path.is_file():
+        raise InputError(f"{label}: no such file ({path})")
+    name, owners = read_owners(path)
+    out = RpmPayload(label, name)
+    try:
+        with libarchive.file_reader(str(path)) as archive:
+            for e in archive:
+                out.entries.append(_convert(e, owners, label))
+    except libarchive.exception.ArchiveError as e:
+        raise InputError(f"{label}: cannot read the RPM payload (truncated or corrupt: "
+                         f"{_short(e)})") from None
+    return out
+
+
+def _convert(e: libarchive.ArchiveEntry, owners: dict[str, tuple[str, str]], label: str
+             ) -> PayloadEntry:
+    rel = cpio.safe_relpath(e.pathname)
+    if not rel:
+        raise InputError(f"{label}: payload entry with an unsafe name: {e.pathname}")
+    kind = _entry_type(e)
+    user, group = owners.get(rel, (e.uname or "root", e.gname or "root"))
+    data = b"".join(e.get_blocks()) if kind in ("file", "hardlink") else b""
+    target: str | None = None
+    if kind == "symlink":
+        target = e.linkpath
+    elif kind == "hardlink":
+        target = cpio.safe_relpath(e.linkpath or "")
+        if not target:
+            raise InputError(f"{label}: hardlink {rel} has an unsafe target")
+    return PayloadEntry(
+        path=rel, type=kind, mode=e.mode & 0o7777, uname=user, gname=group,
+        mtime=int(e.mtime or 0), data=data, link_target=target,
+        rdev=(e.rdevmajor, e.rdevminor) if kind in ("chardev", "blockdev") else (0, 0),
+    )
+
+
+def _short(e: Exception) -> str:
+    return " ".join(str(e).split())[:160]
