@@ -117,7 +117,7 @@ def build_rpms(specs: list[RpmSpec], outdir: Path, payload: str = "gzip") -> lis
             if proc.returncode != 0:
                 raise RuntimeError(f"rpmbuild failed for {s.name}: {proc.stderr.strip()}")
             built = next((work / "RPMS").rglob("*.rpm"))
-            target = outdir / built.name
-            shutil.move(str(built), target)
-            results.append(target)
+            rpm_path = outdir / built.name
+            shutil.move(str(built), str(rpm_path))
+            results.append(rpm_path)
     return results

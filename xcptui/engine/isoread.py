@@ -314,7 +314,8 @@ class IsoSource:
 
     def open_file(self, iso_path: str) -> BinaryIO:
         off, size = self.extent(iso_path)
-        return io.BufferedReader(RegionReader(self.path, off, size), 1 << 20)  # type: ignore[return-value]
+        reader: BinaryIO = io.BufferedReader(RegionReader(self.path, off, size), 1 << 20)
+        return reader
 
     def extract(self, iso_path: str, dest: Path, progress: Progress = NULL_PROGRESS,
                 cancel: threading.Event | None = None) -> list[Path]:

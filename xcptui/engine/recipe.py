@@ -245,7 +245,8 @@ def _array_of_tables(ctx: _Ctx, key: str, value: Any) -> list[dict[str, Any]]:
 def _opt_str(ctx: _Ctx, key: str, t: dict[str, Any], name: str) -> str | None:
     if name not in t:
         return None
-    return _expect(ctx, key + name, t[name], str)  # type: ignore[no-any-return]
+    value: str = _expect(ctx, key + name, t[name], str)
+    return value
 
 
 def _parse(ctx: _Ctx, doc: dict[str, Any]) -> Recipe:
@@ -360,13 +361,13 @@ def _parse(ctx: _Ctx, doc: dict[str, Any]) -> Recipe:
     if "signing" in doc:
         t = _table(ctx, "signing", doc["signing"])
         _check_keys(ctx, "signing.", t, {"mode", "key"})
-        mode = _expect(ctx, "signing.mode", t.get("mode", "unsigned"), str)
+        mode: str = _expect(ctx, "signing.mode", t.get("mode", "unsigned"), str)
         if mode not in ("unsigned", "gpg"):
             raise ctx.fail("signing.mode", f'must be "unsigned" or "gpg", not {mode!r}')
-        key = _opt_str(ctx, "signing.", t, "key")
-        if mode == "gpg" and not key:
+        key_id = _opt_str(ctx, "signing.", t, "key")
+        if mode == "gpg" and not key_id:
             raise ctx.fail("signing.key", 'mode = "gpg" needs key = "KEYID"')
-        r.signing = SigningSection(mode, key)
+        r.signing = SigningSection(mode, key_id)
 
     if "answerfile" in doc:
         t = _table(ctx, "answerfile", doc["answerfile"])
@@ -459,7 +460,7 @@ def _emit_table(lines: list[str], header: str, obj: Any, base: Path | None,
         if f.name in skip:
             continue
         v = getattr(obj, f.name)
-        default = f.default if f.default is not field else None  # type: ignore[comparison-overlap]
+        default = f.default
         if v is None or v == [] or (not isinstance(v, list) and v == default):
             continue
         if f.name == "mode" and isinstance(v, int):
@@ -480,10 +481,10 @@ def dumps(r: Recipe, base: Path | None = None, meta: dict[str, str] | None = Non
     if meta:
         lines += ["", "[meta]"] + [f"{k} = {_q(v)}" for k, v in meta.items()]
     _emit_table(lines, "[iso]", r.iso, base, skip=("files", "remove"))
-    for f in r.iso.files:
-        _emit_table(lines, "[[iso.files]]", f, base)
-    for rm in r.iso.remove:
-        _emit_table(lines, "[[iso.remove]]", rm, base)
+    for isof in r.iso.files:
+        _emit_table(lines, "[[iso.files]]", isof, base)
+    for isorm in r.iso.remove:
+        _emit_table(lines, "[[iso.remove]]", isorm, base)
     _emit_table(lines, "[boot]", r.boot, base)
     for d in r.installer.drivers:
         _emit_table(lines, "[[installer.drivers]]", d, base)
