@@ -287,13 +287,9 @@ def build(source: Path, recipe: Recipe, output: Path, progress: Progress = NULL_
         command=equivalent_command(source, recipe.path, output),
     )
     if verify:
-        try:
-            from xcptui.engine import verify as verify_mod
-        except ImportError:  # verification lands with its own module
-            return result
-        progress.step("verify output")
+        from xcptui.engine import verify as verify_mod
+
         result.verify = verify_mod.verify(output, progress=progress, cancel=cancel)
-        progress.finish_step()
     return result
 
 
