@@ -48,6 +48,8 @@ class StderrProgress:
             self._live = True
         elif ev.kind == "done":
             self._end_live()
+            if not ev.total and ev.elapsed < 0.5:
+                return  # quick bookkeeping steps: the "»" line was enough
             extra = f" ({_size(ev.total)})" if ev.total else ""
             self.stream.write(f"  done: {ev.step}{extra} in {ev.elapsed:.1f}s\n")
         elif ev.kind == "step":
