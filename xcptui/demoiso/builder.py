@@ -116,17 +116,23 @@ STAGE2_MARKER = "XCPTUI-STAGE2"
 # /sbin/init of the demo image: when booted for real (QEMU tests) it proves stage 2
 # started and shows what the booted install.img contains.
 INIT_SCRIPT = f"""#!/bin/busybox sh
+# Each line also goes to /dev/kmsg: with XCP-ng's "console=hvc0 console=tty0" the console
+# is tty0, and kmsg reaches every kernel console, hvc0 (Xen's serial port) included.
+say() {{ echo "$*"; echo "$*" > /dev/kmsg 2>/dev/null; }}
 /bin/busybox mount -t proc proc /proc 2>/dev/null
+# /dev/console as unpacked from install.img, before devtmpfs hides it
+console="$(/bin/busybox ls -ln /dev/console 2>&1)"
 /bin/busybox mount -t devtmpfs dev /dev 2>/dev/null
-echo "{STAGE2_MARKER} start"
-echo "{STAGE2_MARKER} cmdline: $(/bin/busybox cat /proc/cmdline)"
-for f in /etc/shadow /dev/console /answerfile.xml; do
-  echo "{STAGE2_MARKER} ls: $(/bin/busybox ls -ln $f 2>&1)"
+say "{STAGE2_MARKER} start"
+say "{STAGE2_MARKER} cmdline: $(/bin/busybox cat /proc/cmdline)"
+say "{STAGE2_MARKER} ls: $console"
+for f in /etc/shadow /answerfile.xml; do
+  say "{STAGE2_MARKER} ls: $(/bin/busybox ls -ln $f 2>&1)"
 done
 for d in /lib/modules/*/updates; do
-  echo "{STAGE2_MARKER} updates: $d $(/bin/busybox ls $d 2>&1 | /bin/busybox tr '\\n' ' ')"
+  say "{STAGE2_MARKER} updates: $d $(/bin/busybox ls $d 2>&1 | /bin/busybox tr '\\n' ' ')"
 done
-echo "{STAGE2_MARKER} end"
+say "{STAGE2_MARKER} end"
 /bin/busybox poweroff -f
 """
 

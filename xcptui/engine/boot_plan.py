@@ -1,9 +1,10 @@
 """Turning the recipe's [iso] identity and [boot]/[answerfile] settings into file changes.
 
 The three boot configs (isolinux.cfg, the ISO-side grub.cfg, and the grub.cfg
-inside boot/efiboot.img) are always edited together: a CD boot reads the ISO-side
-grub.cfg, a USB boot reads the copy inside efiboot.img, so an edit that misses one
-silently loses it on that boot path.
+inside boot/efiboot.img) are always edited together: which grub.cfg a UEFI boot reads
+depends on the GRUB build and the firmware (with XCP-ng's grubx64.efi a CD boot reads
+the ISO-side copy and a USB boot the copy inside efiboot.img; some firmware treat
+efiboot.img as the root), so an edit that misses one silently loses it on some path.
 """
 
 from __future__ import annotations
