@@ -1,0 +1,1 @@
+"""The Textual wizard. Everything here drives the headless engine in xcptui.engine."""

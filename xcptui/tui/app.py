@@ -1,0 +1,198 @@
+"""The xcptui Textual app: holds the session (ISO + recipe) and the wizard screen."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from xcptui.engine import recipe as recipe_mod
+from xcptui.engine.errors import Cancelled, XcptuiError
+from xcptui.tui import statedir
+from xcptui.tui.screens.dialogs import ChoiceDialog, ErrorDialog
+from xcptui.tui.screens.help import HelpScreen
+from xcptui.tui.screens.wizard import STEPS, WizardScreen
+from xcptui.tui.session import Session
+
+
+def _default_demo_iso() -> Path:
+    from xcptui.demoiso.builder import ensure_demo_iso
+
+    return ensure_demo_iso()
+
+
+class XcptuiApp(App[int]):
+    """The wizard. ``iso_path``/``recipe_path`` open straight away when given."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "xcptui"
+    SUB_TITLE = "XCP-ng installation ISO customiser"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
+        Binding("f1", "help", "Help", show=False, id="help"),
+    ]
+
+    def __init__(self, iso_path: Path | None = None, recipe_path: Path | None = None, *,
+                 demo_iso: Callable[[], Path] | None = None) -> None:
+        super().__init__()
+        self.initial_iso = Path(iso_path) if iso_path else None
+        self.initial_recipe = Path(recipe_path) if recipe_path else None
+        self.session: Session | None = None
+        self.demo_iso = demo_iso or _default_demo_iso
+        self.clock: Callable[[], float] = time.monotonic  # tests freeze it
+
+    # -- screens --------------------------------------------------------------------
+    def get_default_screen(self) -> Screen[None]:
+        return WizardScreen()
+
+    @property
+    def wizard(self) -> WizardScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, WizardScreen)
+        return screen
+
+    def wizard_ready(self) -> None:
+        """Called once the wizard screen is composed: open what the command line named."""
+        if self.initial_iso is not None:
+            self.wizard.pick.open_iso(self.initial_iso, self.initial_recipe)
+        elif self.initial_recipe is not None:
+            self.wizard.pick.pending_recipe = self.initial_recipe
+            self.notify(f"Pick the ISO to apply {self.initial_recipe.name} to.")
+
+    # -- session and recipe ---------------------------------------------------------
+    def set_session(self, session: Session) -> None:
+        if self.session is not None:
+            self.session.close()
+        self.session = session
+        with contextlib.suppress(OSError):
+            statedir.add_recent(session.source)
+        self.wizard.session_changed()
+
+    def recipe_changed(self) -> None:
+        """Called after every recipe edit: autosave, then refresh every step."""
+        s = self.session
+        if s is None:
+            return
+        try:
+            statedir.autosave(s.source, s.recipe)
+        except (OSError, XcptuiError) as e:
+            self.notify(f"autosave failed: {e}", severity="warning")
+        self.wizard.recipe_changed()
+
+    def replace_recipe(self, rec: recipe_mod.Recipe, saved_path: Path | None) -> None:
+        s = self.session
+        if s is None:
+            return
+        s.recipe = rec
+        if saved_path is not None:
+            s.mark_saved(saved_path)
+        self.recipe_changed()
+
+    # -- errors ------------------------------------------------------------------------
+    def show_error(self, message: str, title: str = "Error") -> None:
+        self.push_screen(ErrorDialog(message, title))
+
+    def report_exception(self, error: BaseException, what: str) -> None:
+        """Turn any exception into a dialog; internal ones are logged with their traceback."""
+        if isinstance(error, Cancelled):
+            self.notify(str(error), title=what, severity="warning")
+            return
+        if isinstance(error, XcptuiError):
+            self.show_error(str(error), what)
+            return
+        if isinstance(error, OSError) and error.strerror:
+            where = f"{error.filename}: " if error.filename else ""
+            self.show_error(f"{where}{error.strerror}", what)
+            return
+        msg = " ".join(str(error).split()) or type(error).__name__
+        log = statedir.log_file()
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as fh:
+                fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {what}\n")
+                fh.write("".join(traceback.format_exception(error)))
+        except OSError:
+            pass
+        self.show_error(f"internal error: {type(error).__name__}: {msg} "
+                        f"(details in {log})", what)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state == WorkerState.ERROR and worker.error is not None:
+            self.report_exception(worker.error, worker.description or worker.name)
+
+    # -- actions -----------------------------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.wizard.current))
+
+    async def action_quit(self) -> None:
+        build = self.wizard.build_step
+        if build.running:
+            def stop(choice: str | None) -> None:
+                if choice == "yes":
+                    build.action_cancel_build()
+                    self.exit(0)
+
+            self.push_screen(ChoiceDialog(
+                "A build is running", "Cancel the build (nothing is left behind) and quit?",
+                [("yes", "Cancel build and quit", "warning"), ("cancel", "Keep building",
+                                                                 "default")]), stop)
+            return
+        s = self.session
+        if s is None or not s.dirty or s.recipe.is_empty():
+            self.exit(0)
+            return
+        where = statedir.autosave_path(s.source)
+
+        def answer(choice: str | None) -> None:
+            if choice == "quit":
+                self.exit(0)
+            elif choice == "save":
+                self.wizard.save_recipe(then_quit=True)
+
+        self.push_screen(ChoiceDialog(
+            "Unsaved changes",
+            f"The recipe has changes you have not saved. They are autosaved in {where} "
+            "and offered back next time you open this ISO.",
+            [("save", "Save recipe…", "primary"), ("quit", "Quit anyway", "warning"),
+             ("cancel", "Stay", "default")]), answer)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        wiz = self.wizard
+        for key, title in STEPS:
+            if wiz.can_go(key):
+                yield SystemCommand(f"Go to: {title}", f"Jump to the {title} step",
+                                    lambda key=key: wiz.go(key))
+        yield SystemCommand("Open ISO…", "Pick another ISO", lambda: wiz.go_pick(chooser=True))
+        yield SystemCommand("Open demo ISO", "Open the generated demo ISO",
+                            wiz.pick.open_demo)
+        yield SystemCommand("Load recipe…", "Load a recipe TOML", wiz.pick.action_load_recipe)
+        if self.session is not None:
+            yield SystemCommand("Save recipe…", "Save the pending changes as a recipe TOML",
+                                wiz.save_recipe)
+            yield SystemCommand("Add driver (.ko)…", "Swap or add a driver in install.img",
+                                lambda: wiz.run_step_action("installer", "add_driver"))
+            yield SystemCommand("Add package (.rpm)…", "Add or replace an RPM in Packages/",
+                                lambda: wiz.run_step_action("packages", "add_package"))
+            yield SystemCommand("Check dependencies", "Run the dependency check now",
+                                lambda: wiz.run_step_action("packages", "check"))
+            yield SystemCommand("Build ISO", "Go to the Build step and start",
+                                lambda: wiz.run_step_action("build", "build"))
+        yield SystemCommand("Help", "Keys and what each step does", self.action_help)
+
+
+def run(iso_path: Path | None, recipe_path: Path | None) -> int:
+    """Entry point used by ``xcptui`` and ``xcptui demo``."""
+    app = XcptuiApp(iso_path, recipe_path)
+    result = app.run()
+    return int(result or 0)

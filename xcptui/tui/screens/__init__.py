@@ -1,0 +1,1 @@
+"""The wizard screen, its step panes and its dialogs."""

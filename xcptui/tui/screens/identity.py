@@ -1,0 +1,441 @@
+"""Step 5: volume label, build number, version; boot parameters, default, timeout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.timer import Timer
+from textual.validation import Function, ValidationResult, Validator
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    RadioButton,
+    RadioSet,
+    Select,
+    Static,
+)
+from textual.worker import Worker, WorkerState
+from textual_fspicker import FileOpen, Filters
+
+from xcptui.engine import recipe as recipe_mod
+from xcptui.engine.errors import XcptuiError
+from xcptui.tui import boot_effects, engine_access
+from xcptui.tui import recipe_ops as ops
+from xcptui.tui.guard import guarded
+from xcptui.tui.screens.step import Step
+
+PRESETS = [  # (checkbox id, parameter name, label)
+    ("p-atexit", "atexit", "atexit=shell: a shell when the installer exits"),
+    ("p-nogpg", "no-gpgcheck", "no-gpgcheck: skip package signature checks"),
+    ("p-norepogpg", "no-repo-gpgcheck", "no-repo-gpgcheck: skip the repo signature check"),
+]
+MANAGED = {"sshpassword", "atexit", "no-gpgcheck", "no-repo-gpgcheck"}
+
+
+class EngineCheck(Validator):
+    """Inline validation by an engine check.
+
+    ``raises``: the check raises XcptuiError when the value is bad (treeinfo's
+    validate_*); otherwise it returns a problem string or None (identity's
+    volume_id_problem).
+    """
+
+    def __init__(self, check: Any, *, raises: bool, allow_empty: bool = True) -> None:
+        super().__init__()
+        self.check, self.raises, self.allow_empty = check, raises, allow_empty
+
+    def validate(self, value: str) -> ValidationResult:
+        if not value and self.allow_empty:
+            return self.success()
+        try:
+            result = self.check(value)
+        except XcptuiError as e:
+            return self.failure(str(e))
+        if not self.raises and isinstance(result, str):
+            return self.failure(result)
+        return self.success()
+
+
+def _timeout_ok(value: str) -> bool:
+    return value == "" or (value.isdigit() and 0 <= int(value) <= 3600)
+
+
+def _params_ok(value: str) -> bool:
+    return all("---" not in p for p in ops.split_params(value))
+
+
+class IdentityStep(Step):
+    KEY = "identity"
+    TITLE = "Identity & boot"
+    INTRO = "label, version, boot parameters; Enter applies"
+
+    BINDINGS = [
+        Binding("ctrl+y", "apply", "Apply", priority=True),
+        Binding("ctrl+r", "revert", "Revert", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self._timer: Timer | None = None
+        self._loading = False
+        self._loaded_state = ""  # _state() of the recipe the form was last loaded from
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="split"):
+            with VerticalScroll(id="id-form", classes="split-main form"):
+                yield Label("Identity", classes="pane-title")
+                yield from self._row("Volume label", Input(id="f-volid"))
+                yield from self._row("Build number", Input(id="f-build"))
+                yield from self._row("Version", Input(id="f-version"))
+                yield Label("Boot parameters (all installer entries)", classes="pane-title")
+                with Horizontal(classes="form-row"):
+                    yield Checkbox("SSH in, password:", id="p-ssh")
+                    yield Input(placeholder="password", password=True, id="f-sshpw")
+                for cid, _name, label in PRESETS:
+                    yield Checkbox(label, id=cid)
+                yield from self._row("More params", Input(placeholder="e.g. blacklist=igb",
+                                                          id="f-extra"))
+                yield from self._row("Remove params", Input(placeholder="e.g. console=hvc0",
+                                                            id="f-remove"))
+                yield Label("Answer file", classes="pane-title")
+                with RadioSet(id="f-af-mode"):
+                    yield RadioButton("none", id="af-none", value=True)
+                    yield RadioButton("embed file", id="af-embed")
+                    yield RadioButton("URL", id="af-url")
+                with Horizontal(classes="form-row", id="af-embed-row"):
+                    yield Input(placeholder="host path of answerfile.xml", id="f-af-file")
+                    yield Button("Browse…", id="af-browse", compact=True)
+                yield from self._row("URL", Input(placeholder="http://server/answerfile.xml",
+                                                  id="f-af-url"), row_id="af-url-row")
+                yield Label("Menu", classes="pane-title")
+                yield from self._row("Default entry", Select[str]([], prompt="(keep)",
+                                                                  id="f-default"))
+                yield from self._row("Timeout (s)", Input(placeholder="(keep)", id="f-timeout",
+                                                          type="integer"))
+                yield Static("", id="id-errors", classes="error-text")
+                with Horizontal(id="id-buttons"):
+                    yield Button("Apply", id="id-apply", variant="primary", compact=True)
+                    yield Button("Revert", id="id-revert", compact=True)
+                    yield Static("", id="id-state")
+            with VerticalScroll(id="id-effect", classes="split-side preview"):
+                yield Static(Text("The effect of your settings shows here.", style="dim"),
+                             id="id-effect-body")
+
+    def _row(self, label: str, widget: Any, row_id: str | None = None) -> ComposeResult:  # noqa: A002
+        with Horizontal(classes="form-row", id=row_id):
+            yield Label(label, classes="form-label")
+            yield widget
+
+    def on_mount(self) -> None:
+        for w in self.query("#id-form Input, #id-form Select"):
+            w.compact = True  # type: ignore[attr-defined]
+        self.query_one("#f-volid", Input).validators = [self._volid_validator()]
+        self.query_one("#f-build", Input).validators = [self._build_validator()]
+        self.query_one("#f-version", Input).validators = [self._version_validator()]
+        self.query_one("#f-timeout", Input).validators = [
+            Function(_timeout_ok, "a number of seconds, 0 to 3600")]
+        self.query_one("#f-extra", Input).validators = [
+            Function(_params_ok, "kernel parameters, separated by spaces")]
+        self._af_rows()
+
+    def _volid_validator(self) -> Validator:
+        identity = engine_access.optional("identity")
+        return EngineCheck(identity.volume_id_problem if identity else (lambda v: None),
+                           raises=False, allow_empty=False)
+
+    def _build_validator(self) -> Validator:
+        ti = engine_access.optional("treeinfo")
+        return EngineCheck(ti.validate_build_number if ti else (lambda v: None), raises=True)
+
+    def _version_validator(self) -> Validator:
+        ti = engine_access.optional("treeinfo")
+        return EngineCheck(ti.validate_version if ti else (lambda v: None), raises=True)
+
+    def shown(self) -> None:
+        # the form, not a field: digits still jump between steps until Tab is pressed
+        self.query_one("#id-form").focus()
+        self._schedule()
+
+    # -- source values -----------------------------------------------------------------
+    def _source_values(self) -> tuple[str, str, str]:
+        s = self.session
+        if s is None:
+            return "", "", ""
+        ti = s.facts.treeinfo or {}
+        version = ti.get("system-v1", {}).get("product_version") or \
+            ti.get("branding", {}).get("version", "")
+        return s.iso.volume_id, ti.get("build", {}).get("number", ""), version
+
+    def _labels(self) -> list[str]:
+        s = self.session
+        if s is None:
+            return []
+        configs = (s.facts.boot or {}).get("configs") or {}
+        first = next(iter(configs.values()), None)
+        if not isinstance(first, dict):
+            return []
+        return [str(e.get("label")) for e in first.get("entries", []) if isinstance(e, dict)]
+
+    # -- recipe -> form --------------------------------------------------------------------
+    def session_changed(self) -> None:
+        labels = self._labels()
+        sel = self.query_one("#f-default", Select)
+        sel.set_options([(lbl, lbl) for lbl in labels])
+        self._load_form()
+
+    def recipe_changed(self) -> None:
+        if not self._dirty():  # keep the user's unapplied edits, else follow the recipe
+            self._load_form()
+
+    @staticmethod
+    def _state(rec: recipe_mod.Recipe) -> str:
+        """The part of a recipe this step edits, as text (for comparisons)."""
+        part = recipe_mod.Recipe(boot=rec.boot, answerfile=rec.answerfile)
+        part.iso.volume_id = rec.iso.volume_id
+        part.iso.build_number = rec.iso.build_number
+        part.iso.product_version = rec.iso.product_version
+        return recipe_mod.dumps(part)
+
+    def _load_form(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        self._loading = True
+        rec = s.recipe
+        volid, build, version = self._source_values()
+        self.query_one("#f-volid", Input).value = rec.iso.volume_id or volid
+        self.query_one("#f-build", Input).value = rec.iso.build_number or build
+        self.query_one("#f-version", Input).value = rec.iso.product_version or version
+        ssh = ops.has_param(rec, "sshpassword")
+        self.query_one("#p-ssh", Checkbox).value = ssh is not None
+        self.query_one("#f-sshpw", Input).value = ssh.split("=", 1)[1] if ssh and "=" in ssh \
+            else ""
+        for cid, name, _label in PRESETS:
+            self.query_one(f"#{cid}", Checkbox).value = ops.has_param(rec, name) is not None
+        extra = [p for p in rec.boot.append if ops.param_name(p) not in MANAGED]
+        self.query_one("#f-extra", Input).value = " ".join(extra)
+        self.query_one("#f-remove", Input).value = " ".join(rec.boot.remove)
+        af = rec.answerfile
+        mode = "af-none" if af is None else ("af-embed" if af.source is not None else "af-url")
+        self.query_one(f"#{mode}", RadioButton).value = True
+        self.query_one("#f-af-file", Input).value = str(af.source) if af and af.source else ""
+        self.query_one("#f-af-url", Input).value = af.url or "" if af else ""
+        sel = self.query_one("#f-default", Select)
+        if rec.boot.default is not None and rec.boot.default in self._labels():
+            sel.value = rec.boot.default
+        else:
+            sel.clear()
+        self.query_one("#f-timeout", Input).value = "" if rec.boot.timeout is None \
+            else str(rec.boot.timeout)
+        self._af_rows()
+        self._loaded_state = self._state(rec)
+        self._loading = False
+        self._schedule()
+
+    # -- form -> recipe --------------------------------------------------------------------
+    def _invalid(self) -> list[str]:
+        problems = []
+        for inp in self.query(Input):
+            if not inp.display or not inp.validators:
+                continue
+            res = inp.validate(inp.value)
+            if res is not None and not res.is_valid:
+                problems += res.failure_descriptions
+        if self.query_one("#p-ssh", Checkbox).value and \
+                not self.query_one("#f-sshpw", Input).value:
+            problems.append("SSH needs a password")
+        return problems
+
+    def draft(self) -> recipe_mod.Recipe:
+        s = self.session
+        assert s is not None
+        rec = ops.clone(s.recipe)
+        volid, build, version = self._source_values()
+        v = self.query_one("#f-volid", Input).value
+        rec.iso.volume_id = v if v and v != volid else None
+        b = self.query_one("#f-build", Input).value.strip()
+        rec.iso.build_number = b if b and b != build else None
+        pv = self.query_one("#f-version", Input).value.strip()
+        rec.iso.product_version = pv if pv and pv != version else None
+        append: list[str] = []
+        if self.query_one("#p-ssh", Checkbox).value:
+            append.append(f"sshpassword={self.query_one('#f-sshpw', Input).value}")
+        for cid, name, _label in PRESETS:
+            if self.query_one(f"#{cid}", Checkbox).value:
+                append.append("atexit=shell" if name == "atexit" else name)
+        append += [p for p in ops.split_params(self.query_one("#f-extra", Input).value)
+                   if p not in append]
+        rec.boot.append = append
+        rec.boot.remove = ops.split_params(self.query_one("#f-remove", Input).value)
+        sel = self.query_one("#f-default", Select)
+        rec.boot.default = str(sel.value) if sel.value is not Select.NULL else None
+        t = self.query_one("#f-timeout", Input).value.strip()
+        rec.boot.timeout = int(t) if t.isdigit() else None
+        mode = self._af_mode()
+        old = s.recipe.answerfile
+        if mode == "none":
+            rec.answerfile = None
+        else:
+            af = recipe_mod.AnswerfileSection() if old is None else ops.clone_answerfile(old)
+            if mode == "embed":
+                path = self.query_one("#f-af-file", Input).value.strip()
+                af.source, af.url = (Path(path).expanduser() if path else None), None
+            else:
+                af.url = self.query_one("#f-af-url", Input).value.strip() or None
+                af.source = None
+            rec.answerfile = af
+        return rec
+
+    def _dirty(self) -> bool:
+        """The form differs from the recipe it was loaded from (edits not applied)."""
+        s = self.session
+        if s is None or self._loading or not self._loaded_state:
+            return False
+        try:
+            return self._state(self.draft()) != self._loaded_state
+        except (ValueError, XcptuiError):
+            return True
+
+    def leave_problem(self) -> str | None:
+        if self._dirty():
+            return ("Identity & boot has edits not applied yet: press Enter (or ^y) to apply, "
+                    "or ^r to revert.")
+        return None
+
+    @guarded("Apply")
+    def action_apply(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        problems = self._invalid()
+        if problems:
+            self.query_one("#id-errors", Static).update("\n".join(problems))
+            self.notify("Fix the fields in red first.", severity="warning")
+            return
+        if self._af_mode() == "embed":
+            p = Path(self.query_one("#f-af-file", Input).value.strip()).expanduser()
+            if not p.is_file():
+                self.notify(f"{p}: no such file", severity="warning")
+                return
+        s.recipe = self.draft()
+        self._loaded_state = self._state(s.recipe)
+        self.notify("Identity and boot settings applied to the recipe.")
+        self.changed()
+
+    def action_revert(self) -> None:
+        self._load_form()
+
+    @on(Button.Pressed, "#id-apply")
+    def _apply_pressed(self) -> None:
+        self.action_apply()
+
+    @on(Button.Pressed, "#id-revert")
+    def _revert_pressed(self) -> None:
+        self.action_revert()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_apply()
+
+    # -- answer file rows ------------------------------------------------------------------
+    def _af_mode(self) -> str:
+        idx = self.query_one("#f-af-mode", RadioSet).pressed_index
+        return ["none", "embed", "url"][idx] if idx >= 0 else "none"
+
+    def _af_rows(self) -> None:
+        mode = self._af_mode()
+        self.query_one("#af-embed-row").display = mode == "embed"
+        self.query_one("#af-url-row").display = mode == "url"
+
+    @on(RadioSet.Changed, "#f-af-mode")
+    def _af_changed(self) -> None:
+        self._af_rows()
+        self._schedule()
+
+    @on(Button.Pressed, "#af-browse")
+    def _af_browse(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.query_one("#f-af-file", Input).value = str(path)
+
+        self.app.push_screen(FileOpen(Path.cwd(), "Answer file",
+                                      filters=Filters(("*.xml",
+                                                       lambda p: p.suffix == ".xml"),
+                                                      ("all", lambda p: True))), chosen)
+
+    # -- live effect -----------------------------------------------------------------------
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    @on(Select.Changed)
+    def _edited(self, event: Any) -> None:
+        if isinstance(event, Input.Changed) and event.validation_result is not None:
+            errs = [] if event.validation_result.is_valid else \
+                event.validation_result.failure_descriptions
+            self.query_one("#id-errors", Static).update("\n".join(errs))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._loading or self.session is None:
+            return
+        self._state_line()
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(0.3, self._compute)
+
+    def _state_line(self) -> None:
+        self.query_one("#id-state", Static).update(
+            Text(" not applied yet", style="bold yellow") if self._dirty() else
+            Text(" applied", style="dim"))
+
+    def _compute(self) -> None:
+        if self.session is None or self._invalid():
+            return
+        try:
+            draft = self.draft()
+        except (ValueError, XcptuiError):
+            return
+        self._effects(draft)
+
+    @work(thread=True, exclusive=True, group="effects", exit_on_error=False,
+          description="Boot effect")
+    def _effects(self, draft: recipe_mod.Recipe) -> boot_effects.Effects:
+        s = self.session
+        assert s is not None
+        return boot_effects.compute(s, draft)
+
+    def _show_effects(self, eff: boot_effects.Effects) -> None:
+        t = Text()
+        if eff.error:
+            t.append(eff.error + "\n", style="bold red")
+        t.append("Effect per boot config\n", style="bold underline")
+        for name, lines in eff.per_config:
+            t.append(f"{name}\n", style="bold")
+            for line in lines:
+                t.append(f"  {line}\n", style="dim" if line == "unchanged" else "green")
+        rest = [c for c in eff.changes if not c.startswith("boot (")]  # shown above
+        if rest:
+            t.append("Build plan\n", style="bold underline")
+            for c in rest:
+                t.append(f"• {c}\n")
+        for w in eff.warnings:
+            t.append(f"! {w}\n", style="yellow")
+        self.query_one("#id-effect-body", Static).update(t)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "effects":
+            if event.state == WorkerState.SUCCESS:
+                self._show_effects(cast(boot_effects.Effects, event.worker.result))
+            elif event.state == WorkerState.ERROR:
+                if isinstance(event.worker.error, XcptuiError):
+                    event.prevent_default()  # shown in the effect pane
+                self.query_one("#id-effect-body", Static).update(
+                    Text(f"cannot compute the effect: {event.worker.error}", style="red"))

@@ -1,0 +1,264 @@
+"""Step 3: changes inside install.img: drivers, RPM payloads, files, $EDITOR edits."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Static, Tree
+from textual.worker import Worker, WorkerState, get_current_worker
+from textual_fspicker import FileOpen, Filters
+
+from xcptui.engine.errors import XcptuiError
+from xcptui.tui import engine_access, fmt, preview, readers
+from xcptui.tui import recipe_ops as ops
+from xcptui.tui.guard import guarded
+from xcptui.tui.messages import Progressed, posting_progress
+from xcptui.tui.screens.dialogs import ChoiceDialog
+from xcptui.tui.screens.driver_dialog import DriverAnalysis, DriverDialog
+from xcptui.tui.screens.file_actions import FileActions
+from xcptui.tui.session import Session
+from xcptui.tui.widgets.change_table import ChangeTable
+from xcptui.tui.widgets.iso_tree import IsoTree, legend
+from xcptui.tui.widgets.job_status import JobStatus
+
+KO_FILTERS = Filters(("*.ko", lambda p: ".ko" in p.name),
+                     ("all", lambda p: True))
+RPM_FILTERS = Filters(("*.rpm", lambda p: p.suffix == ".rpm"),
+                      ("all", lambda p: True))
+
+
+def analyse_driver(s: Session, source: Path, progress: Any,
+                   cancel: threading.Event | None) -> DriverAnalysis:
+    """modinfo of a host .ko plus the engine's plan for it on each kernel of the image."""
+    ii = engine_access.require("installimg", "changing install.img")
+    if source.stat().st_size > readers.MODINFO_MAX:
+        raise XcptuiError(f"{source}: too big for a kernel module")
+    mi = readers.modinfo(source.read_bytes(), source.name)
+    img = s.image(progress, cancel)
+    kernels = list(img.kernels())
+    a = DriverAnalysis(source, mi, kernels)
+    for k in kernels:
+        try:
+            plan = ii.plan(img, [ii.AddDriver(source, kernel=k, force=True)],
+                           progress=progress, cancel=cancel)
+            a.effects[k] = (list(plan.changes), list(plan.warnings))
+        except XcptuiError as e:
+            a.effects[k] = str(e)
+    return a
+
+
+def analyse_rpm(s: Session, source: Path, progress: Any,
+                cancel: threading.Event | None) -> tuple[Any, list[str], list[str]]:
+    ii = engine_access.require("installimg", "changing install.img")
+    info = readers.rpm_info_host(s, source)
+    img = s.image(progress, cancel)
+    plan = ii.plan(img, [ii.AddRpmPayload(source)], progress=progress, cancel=cancel)
+    return info, list(plan.changes), list(plan.warnings)
+
+
+class InstallerStep(FileActions):
+    KEY = "installer"
+    TITLE = "Installer image"
+    INTRO = "drivers, RPM payloads and files inside install.img"
+
+    BINDINGS = [
+        Binding("d", "add_driver", "Driver"),
+        Binding("p", "add_rpm", "RPM payload"),
+        Binding("a", "add_file", "Add file"),
+        Binding("e", "edit", "Edit"),
+        Binding("delete", "remove", "Remove", key_display="del"),
+        Binding("x", "extract", "Extract", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="installer-info", classes="info-line")
+        with Horizontal(id="installer-split", classes="split"):
+            with Vertical(classes="split-main"):
+                yield IsoTree("img", id="installer-tree")
+                yield Static(legend(), classes="legend")
+            with Vertical(classes="split-side"):
+                yield Label("Pending install.img changes  (Delete undoes)",
+                            classes="pane-title")
+                yield ChangeTable(show_area=False, id="installer-changes")
+                yield Static("", id="installer-preview", classes="preview mini-preview")
+        yield JobStatus(id="installer-job")
+
+    def shown(self) -> None:
+        s = self.session
+        if s is not None and s.has_image and not self.iso_tree.root.children:
+            self.iso_tree.load()
+        self.iso_tree.focus()
+
+    def session_changed(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        if not s.has_image:
+            self.query_one("#installer-info", Static).update(
+                Text("This ISO has no /install.img.", style="yellow"))
+            return
+        if not engine_access.has("installimg"):
+            self.query_one("#installer-info", Static).update(
+                Text("Reading install.img is not available yet in this build.", style="yellow"))
+            return
+        self._info()
+        self.iso_tree.clear()  # listed when the step is first shown
+        self.recipe_changed()
+
+    def _info(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        ii = s.facts.install_img or {}
+        kernels = s.kernels()
+        t = Text("install.img  ", style="bold")
+        if "compression" in ii:
+            t.append(f"{ii['compression']}, {ii['segments']} segment(s), "
+                     f"{fmt.size(ii['size'])}  ")
+        for i, k in enumerate(kernels):
+            t.append(("kernels: " if i == 0 else ", ") + k)
+            t.append(" (main)" if i == 0 else " (alt)", style="dim")
+        self.query_one("#installer-info", Static).update(t)
+
+    def recipe_changed(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        table = self.query_one(ChangeTable)
+        table.show([c for c in s.changes() if c.step == "installer"])
+        self.iso_tree.set_marks(s.iso_marks(), s.image_marks())
+
+    # -- remove: on the changes table it means "undo" --------------------------------
+    @guarded("Remove")
+    def action_remove(self) -> None:
+        table = self.query_one(ChangeTable)
+        s = self.session
+        if table.has_focus and s is not None:
+            change = table.selected_change()
+            if change is not None:
+                change.undo(s.recipe)
+                self.notify(f"Undone: {change.text}")
+                self.changed()
+            return
+        super().action_remove()
+
+    # -- drivers ---------------------------------------------------------------------
+    def action_add_driver(self) -> None:
+        if self.session is None or not self.session.has_image:
+            self.notify("This ISO has no install.img.", severity="warning")
+            return
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.query_one(JobStatus).start(f"reading {path.name}…")
+                self._analyse_driver(path)
+
+        self.app.push_screen(FileOpen(Path.cwd(), "Driver (.ko) to add or swap",
+                                      filters=KO_FILTERS), chosen)
+
+    @work(thread=True, exclusive=True, group="analyse", exit_on_error=False,
+          description="Driver")
+    def _analyse_driver(self, source: Path) -> DriverAnalysis:
+        s = self.session
+        assert s is not None
+        return analyse_driver(s, source, posting_progress(self, "job"),
+                              get_current_worker().cancelled_event)
+
+    @guarded("Driver")
+    def _driver_chosen(self, driver: Any) -> None:
+        s = self.session
+        if driver is None or s is None:
+            return
+        ops.put_driver(s.recipe, driver)
+        self.notify(f"Driver {driver.source.name} added to the recipe")
+        self.changed()
+
+    # -- RPM payloads ------------------------------------------------------------------
+    def action_add_rpm(self) -> None:
+        if self.session is None or not self.session.has_image:
+            self.notify("This ISO has no install.img.", severity="warning")
+            return
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.query_one(JobStatus).start(f"reading {path.name}…")
+                self._analyse_rpm(path)
+
+        self.app.push_screen(FileOpen(Path.cwd(), "RPM whose files go into install.img",
+                                      filters=RPM_FILTERS), chosen)
+
+    @work(thread=True, exclusive=True, group="analyse", exit_on_error=False,
+          description="RPM payload")
+    def _analyse_rpm(self, source: Path) -> tuple[Path, Any, list[str], list[str]]:
+        s = self.session
+        assert s is not None
+        info, changes, warnings = analyse_rpm(s, source, posting_progress(self, "job"),
+                                              get_current_worker().cancelled_event)
+        return source, info, changes, warnings
+
+    def _confirm_rpm(self, source: Path, info: Any, changes: list[str],
+                     warnings: list[str]) -> None:
+        lines = [f"{info.nevra}: {info.summary}", f"{len(info.files)} files", ""]
+        lines += [f"• {c}" for c in changes[:20]]
+        if len(changes) > 20:
+            lines.append(f"… {len(changes) - 20} more")
+        lines += [f"! {w}" for w in warnings]
+        lines += ["", "Scriptlets do not run and the image's rpmdb is not updated."]
+
+        def answer(choice: str | None) -> None:
+            s = self.session
+            if choice == "yes" and s is not None:
+                ops.add_installer_rpm(s.recipe, source)
+                self.notify(f"Payload of {source.name} added to the recipe")
+                self.changed()
+
+        self.app.push_screen(ChoiceDialog(f"Add the payload of {source.name}?",
+                                          "\n".join(lines),
+                                          [("yes", "Add payload", "primary"),
+                                           ("cancel", "Cancel", "default")]), answer)
+
+    # -- preview of the selection --------------------------------------------------------
+    @on(Tree.NodeHighlighted, "#installer-tree")
+    def _highlighted(self, event: Tree.NodeHighlighted[Any]) -> None:
+        info = event.node.data
+        if info is not None and self.session is not None and info.kind == "file":
+            self._preview(info)
+        else:
+            self.query_one("#installer-preview", Static).update("")
+
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False,
+          description="Preview")
+    def _preview(self, info: Any) -> RenderableType:
+        s = self.session
+        assert s is not None
+        return preview.build(s, info)
+
+    # -- worker results ----------------------------------------------------------------
+    @on(Progressed)
+    def _progress(self, event: Progressed) -> None:
+        self.job_progress(event)
+
+    def on_iso_tree_work_done(self, event: IsoTree.WorkDone) -> None:
+        if event.worker.group == "tree-image" and event.worker.state == WorkerState.SUCCESS:
+            self._info()
+            self.recipe_changed()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        w = event.worker
+        if event.state != WorkerState.SUCCESS:
+            return
+        if w.group == "analyse" and isinstance(w.result, DriverAnalysis):
+            self._info()
+            self.app.push_screen(DriverDialog(w.result), self._driver_chosen)
+        elif w.group == "analyse" and isinstance(w.result, tuple):
+            self._confirm_rpm(*w.result)
+        elif w.group == "preview" and w.result is not None:
+            self.query_one("#installer-preview", Static).update(w.result)

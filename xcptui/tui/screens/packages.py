@@ -1,0 +1,414 @@
+"""Step 4: Packages/ (add, replace, remove), xcp-ng-deps Requires, dependency check, signing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.timer import Timer
+from textual.validation import Function
+from textual.widgets import DataTable, Input, Label, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+from textual_fspicker import FileOpen
+
+from xcptui.engine import recipe as recipe_mod
+from xcptui.engine.errors import XcptuiError
+from xcptui.tui import engine_access, fmt, readers
+from xcptui.tui import package_rows as pr
+from xcptui.tui import recipe_ops as ops
+from xcptui.tui.guard import guarded
+from xcptui.tui.messages import Progressed, posting_progress
+from xcptui.tui.screens.dialogs import InputDialog
+from xcptui.tui.screens.installer import RPM_FILTERS
+from xcptui.tui.screens.repo_options import RepoOptions, RepoOptionsDialog
+from xcptui.tui.screens.step import Step
+from xcptui.tui.widgets.job_status import JobStatus
+
+STATUS_STYLE = {pr.ORIGINAL: "dim", pr.ADDED: "bold green", pr.UPGRADE: "bold green",
+                pr.DOWNGRADE: "bold yellow", pr.REPLACED: "yellow", pr.REMOVED: "red strike"}
+SORTS = ["name", "status", "size", "arch"]
+DEP_RE = r"[A-Za-z0-9_.+()/:-]+(\s*(<|<=|=|==|>=|>)\s*[A-Za-z0-9_.+:~^-]+)?"
+
+
+def _valid_requirement(text: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(DEP_RE, text.strip()))
+
+
+class PackagesStep(Step):
+    KEY = "packages"
+    TITLE = "Packages"
+    INTRO = "Packages/, xcp-ng-deps and the installer's dependency check"
+
+    BINDINGS = [
+        Binding("a", "add_package", "Add"),
+        Binding("delete", "remove", "Remove", key_display="del"),
+        Binding("f", "fix", "Fix"),
+        Binding("q", "require", "Require"),
+        Binding("g", "options", "Signing"),
+        Binding("s", "sort", "Sort"),
+        Binding("slash", "filter", "Filter", key_display="/", show=False),
+        Binding("c", "check", "Check", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self._originals: list[Any] | None = None
+        self._added: list[tuple[Path, Any]] = []
+        self._rows: list[pr.PackageRow] = []
+        self._deps: list[pr.DepRow] = []
+        self._meta_requires: list[Any] = []
+        self._sort = 0
+        self._report: Any = None
+        self._checked_text: str | None = None
+        self._check_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="/ filter packages by name", id="pk-filter", classes="filter")
+        with Horizontal(classes="split", id="pk-split"):
+            with Vertical(classes="split-main"):
+                yield DataTable(id="pk-table", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="pk-options", classes="info-line")
+            with Vertical(classes="split-side"):
+                yield Label("Dependency check", classes="pane-title")
+                with VerticalScroll(id="pk-check-scroll"):
+                    yield Static(Text("not run yet", style="dim"), id="pk-check")
+                yield Label("xcp-ng-deps Requires  (Delete drops, q adds)", classes="pane-title")
+                yield DataTable(id="pk-deps", cursor_type="row")
+        yield JobStatus(id="pk-job")
+
+    def on_mount(self) -> None:
+        t = self.query_one("#pk-table", DataTable)
+        t.add_column("name", key="name", width=16)
+        t.add_column("EVR", key="evr", width=18)
+        t.add_column("arch", key="arch", width=6)
+        t.add_column("size", key="size", width=8)
+        t.add_column("status", key="status")
+        d = self.query_one("#pk-deps", DataTable)
+        d.add_column("requirement", key="req")
+        d.add_column("", key="status")
+
+    def shown(self) -> None:
+        s = self.session
+        if s is not None and self._originals is None and s.iso.is_dir("/Packages"):
+            self._load()
+        self.query_one("#pk-table").focus()
+
+    def session_changed(self) -> None:
+        self._originals = None
+        self._report = None
+        self._checked_text = None
+        self._added = []
+        s = self.session
+        if s is not None and not s.iso.is_dir("/Packages"):
+            self.query_one("#pk-check", Static).update(
+                Text("This ISO has no Packages/ directory (netinstall?).", style="yellow"))
+        self._render_tables()
+
+    def recipe_changed(self) -> None:
+        if self._originals is None:
+            self._render_tables()
+            return
+        self._load(added_only=True)
+
+    # -- loading ---------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="pk-load", exit_on_error=False,
+          description="List packages")
+    def _load(self, added_only: bool = False) -> tuple[list[Any], list[tuple[Path, Any]]]:
+        s = self.session
+        assert s is not None
+        cancel = get_current_worker().cancelled_event
+        originals = self._originals if added_only and self._originals is not None else \
+            readers.list_packages(s, posting_progress(self, "job"), cancel)
+        added: list[tuple[Path, Any]] = []
+        for p in list(s.recipe.packages.add):
+            try:
+                added.append((Path(p), readers.rpm_info_host(s, Path(p))))
+            except XcptuiError as e:
+                added.append((Path(p), str(e)))
+        return originals, added
+
+    def _loaded(self, originals: list[Any], added: list[tuple[Path, Any]]) -> None:
+        self._originals, self._added = originals, added
+        meta = next((o for o in originals if o.name == pr.META), None)
+        self._meta_requires = list(meta.requires) if meta is not None else []
+        self._render_tables()
+        self._schedule_check()
+
+    @guarded("Packages")
+    def _render_tables(self) -> None:
+        s = self.session
+        table = self.query_one("#pk-table", DataTable)
+        deps = self.query_one("#pk-deps", DataTable)
+        row_before = table.cursor_row
+        table.clear()
+        deps.clear()
+        if s is None or self._originals is None:
+            self._options_line()
+            return
+        rh = engine_access.require("rpmheader", "reading RPM headers")
+        self._rows = pr.rows(self._originals, self._added, s.recipe, rh.evrcmp)
+        pattern = self.query_one("#pk-filter", Input).value.strip().lower()
+        shown = [r for r in self._rows if pattern in r.name.lower()]
+        key = SORTS[self._sort]
+        if key == "status":
+            shown.sort(key=lambda r: (r.status == pr.ORIGINAL, r.name))
+        elif key == "size":
+            shown.sort(key=lambda r: (-r.size, r.name))
+        else:
+            shown.sort(key=lambda r: (getattr(r, key), r.name))
+        self._shown = shown
+        for r in shown:
+            style = STATUS_STYLE.get(r.status, "")
+            status = Text(r.status, style=style)
+            if r.note:
+                status.append(f" {r.note}", style="dim")
+            name_style = "strike dim" if r.status == pr.REMOVED else (
+                "bold" if r.key.startswith("add:") else "")
+            table.add_row(Text(r.name, style=name_style), r.evr, r.arch, fmt.size(r.size),
+                          status, key=r.key)
+        if table.row_count:
+            table.move_cursor(row=min(max(row_before, 0), table.row_count - 1))
+        self._deps = pr.dep_rows(self._meta_requires, s.recipe)
+        for d in self._deps:
+            style = STATUS_STYLE.get(d.status, "")
+            deps.add_row(Text(d.text, style="strike dim" if d.status == pr.REMOVED else ""),
+                         Text({pr.ORIGINAL: "", pr.ADDED: "added", pr.REMOVED: "dropped",
+                               pr.REPLACED: "changed"}[d.status], style=style),
+                         key=f"dep:{d.name}:{d.status}")
+        self._options_line()
+
+    def _options_line(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        sig = s.recipe.signing
+        sign = ("default (unsigned if the repository changes)" if sig is None else
+                "unsigned" if sig.mode == "unsigned" else f"GPG key {sig.key}")
+        p = s.recipe.packages
+        flags = [n for n, on in (("downgrades allowed", p.downgrade),
+                                 ("auto-require", p.auto_require), ("force", p.force)) if on]
+        t = Text("signing: ", style="bold")
+        t.append(sign)
+        if flags:
+            t.append("  · " + ", ".join(flags), style="yellow")
+        t.append(f"  · sort: {SORTS[self._sort]}", style="dim")
+        self.query_one("#pk-options", Static).update(t)
+
+    # -- dependency check ------------------------------------------------------------
+    def _repo_text(self) -> str:
+        s = self.session
+        if s is None:
+            return ""
+        r = recipe_mod.Recipe(packages=s.recipe.packages, deps=s.recipe.deps,
+                              signing=s.recipe.signing)
+        return recipe_mod.dumps(r)
+
+    def _schedule_check(self) -> None:
+        if self._repo_text() == self._checked_text:
+            return
+        if self._check_timer is not None:
+            self._check_timer.stop()
+        self._check_timer = self.set_timer(0.4, self.action_check)
+
+    def action_check(self) -> None:
+        s = self.session
+        if s is None or not s.iso.is_dir("/Packages"):
+            return
+        self._checked_text = self._repo_text()
+        self.query_one("#pk-check", Static).update(Text("checking…", style="italic dim"))
+        self._check(ops.clone(s.recipe))
+
+    @work(thread=True, exclusive=True, group="pk-check", exit_on_error=False,
+          description="Dependency check")
+    def _check(self, rec: recipe_mod.Recipe) -> Any:
+        s = self.session
+        assert s is not None
+        pk = engine_access.require("packages", "the dependency check")
+        return pk.check(s.iso, rec, posting_progress(self, "job"),
+                        get_current_worker().cancelled_event)
+
+    def _show_report(self, rep: Any) -> None:
+        self._report = rep
+        t = Text()
+        lines = list(rep.lines())
+        # most important first: the verdict, problems, what would not be installed
+        rank = {"dependency check": 0, "PROBLEM": 1, "not installed": 2}
+        lines.sort(key=lambda x: next((v for k, v in rank.items() if x.startswith(k)), 3))
+        for line in lines:
+            style = ""
+            if line.startswith("PROBLEM"):
+                style = "bold red"
+            elif line.startswith("not installed"):
+                style = "yellow"
+            elif line.startswith("dependency check: OK"):
+                style = "bold green"
+            elif line.startswith("dependency check"):
+                style = "bold red"
+            t.append(line + "\n", style=style)
+        fixable = self._fixable()
+        if fixable:
+            t.append(f"f: require {', '.join(fixable)} from xcp-ng-deps", style="bold")
+        self.query_one("#pk-check", Static).update(t)
+
+    def _fixable(self) -> list[str]:
+        """Packages added by the recipe that the installer would not install."""
+        if self._report is None:
+            return []
+        names = [pr.not_installed_name(x) for x in self._report.not_installed]
+        added = {r.name for r in self._rows if r.key.startswith("add:")}
+        return [n for n in names if n in added]
+
+    # -- actions -----------------------------------------------------------------------
+    def _selected_row(self) -> pr.PackageRow | None:
+        table = self.query_one("#pk-table", DataTable)
+        shown = getattr(self, "_shown", [])
+        if not shown or table.cursor_row < 0 or table.cursor_row >= len(shown):
+            return None
+        return shown[table.cursor_row]
+
+    def action_add_package(self) -> None:
+        if self.session is None:
+            return
+
+        def chosen(path: Path | None) -> None:
+            s = self.session
+            if path is not None and s is not None:
+                ops.add_package(s.recipe, path)
+                self.notify(f"{path.name} will be added to Packages/")
+                self.changed()
+
+        self.app.push_screen(FileOpen(Path.cwd(), "RPM to add or replace in Packages/",
+                                      filters=RPM_FILTERS), chosen)
+
+    @guarded("Remove")
+    def action_remove(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        deps = self.query_one("#pk-deps", DataTable)
+        if deps.has_focus:
+            if 0 <= deps.cursor_row < len(self._deps):
+                d = self._deps[deps.cursor_row]
+                if d.status == pr.ADDED or d.status == pr.REPLACED:
+                    ops.unrequire(s.recipe, d.name)
+                else:
+                    ops.toggle_drop(s.recipe, d.name)
+                self.changed()
+            return
+        row = self._selected_row()
+        if row is None:
+            return
+        if row.source is not None:
+            ops.unadd_package(s.recipe, row.source)
+            self.notify(f"{row.source.name} will not be added")
+        else:
+            specs = [x for x in s.recipe.packages.remove if x in pr.spec_forms(row.info)]
+            if specs:
+                for x in specs:
+                    s.recipe.packages.remove.remove(x)
+                self.notify(f"{row.name} stays")
+            else:
+                ops.toggle_package_remove(s.recipe, row.spec)
+                self.notify(f"{row.name} will be removed from Packages/")
+        self.changed()
+
+    @guarded("Fix")
+    def action_fix(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        row = self._selected_row()
+        names = self._fixable()
+        if row is not None and self._report is not None and row.name in \
+                [pr.not_installed_name(x) for x in self._report.not_installed]:
+            names = [row.name]
+        if not names:
+            self.notify("Nothing to fix: every added package would be installed.")
+            return
+        for n in names:
+            ops.require(s.recipe, n)
+        self.notify(f"xcp-ng-deps now requires {', '.join(names)}")
+        self.changed()
+
+    def action_require(self) -> None:
+        row = self._selected_row()
+        value = row.name if row is not None else ""
+
+        def answer(text: str | None) -> None:
+            s = self.session
+            if text and s is not None:
+                ops.require(s.recipe, text)
+                self.changed()
+
+        self.app.push_screen(InputDialog(
+            "Require from xcp-ng-deps", "Requirement ('name' or 'name >= version'):", value,
+            validators=[Function(_valid_requirement, "not 'name' or 'name OP version'")]),
+            answer)
+
+    def action_options(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        signing = (s.facts.repo or {}).get("signing", "unknown")
+
+        def answer(o: RepoOptions | None) -> None:
+            if o is None or self.session is None:
+                return
+            rec = self.session.recipe
+            ops.set_signing(rec, o.signing, o.key)
+            rec.packages.downgrade = o.downgrade
+            rec.packages.auto_require = o.auto_require
+            rec.packages.force = o.force
+            self.changed()
+
+        self.app.push_screen(RepoOptionsDialog(s.recipe, signing), answer)
+
+    def action_sort(self) -> None:
+        self._sort = (self._sort + 1) % len(SORTS)
+        self._render_tables()
+
+    def action_filter(self) -> None:
+        self.query_one("#pk-filter", Input).focus()
+
+    @on(Input.Changed, "#pk-filter")
+    def _filter_changed(self) -> None:
+        self._render_tables()
+
+    @on(Input.Submitted, "#pk-filter")
+    def _filter_done(self) -> None:
+        self.query_one("#pk-table").focus()
+
+    @on(DataTable.HeaderSelected, "#pk-table")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key in SORTS:
+            self._sort = SORTS.index(key)
+            self._render_tables()
+
+    # -- worker results ----------------------------------------------------------------
+    @on(Progressed)
+    def _progress(self, event: Progressed) -> None:
+        self.job_progress(event)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        w = event.worker
+        if event.state == WorkerState.ERROR and w.group == "pk-check":
+            self.query_one("#pk-check", Static).update(
+                Text(f"check failed: {w.error}", style="bold red"))
+            if isinstance(w.error, XcptuiError):
+                self.job_finished(event.worker)
+                event.prevent_default()  # shown inline; no dialog while typing
+        if event.state != WorkerState.SUCCESS:
+            return
+        if w.group == "pk-load":
+            originals, added = cast(tuple[list[Any], list[tuple[Path, Any]]], w.result)
+            self._loaded(originals, added)
+        elif w.group == "pk-check":
+            self._show_report(w.result)

@@ -1,0 +1,110 @@
+"""One opened ISO and the recipe being built for it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xcptui.engine import recipe as recipe_mod
+from xcptui.engine.events import NULL_PROGRESS, Progress
+from xcptui.engine.facts import IsoFacts
+from xcptui.engine.isoread import IsoSource
+from xcptui.tui import engine_access, pending
+
+INSTALL_IMG = "/install.img"
+
+
+@dataclass
+class Session:
+    source: Path
+    iso: IsoSource
+    facts: IsoFacts
+    recipe: recipe_mod.Recipe = field(default_factory=recipe_mod.Recipe)
+    saved_path: Path | None = None  # where the user last saved (or loaded) the recipe
+    _saved_text: str = ""
+    _image: Any = None
+    _image_lock: threading.Lock = field(default_factory=threading.Lock)
+    rpm_headers: dict[str, Any] = field(default_factory=dict)  # ISO or host path -> header
+    packages: list[Any] | None = None  # packages.list_packages(), once loaded
+
+    def __post_init__(self) -> None:
+        if not self._saved_text:
+            self._saved_text = recipe_mod.dumps(recipe_mod.Recipe())
+
+    # -- recipe state -------------------------------------------------------------
+    def recipe_text(self) -> str:
+        return recipe_mod.dumps(self.recipe)
+
+    @property
+    def dirty(self) -> bool:
+        """True when the recipe differs from what was last saved or loaded."""
+        return self.recipe_text() != self._saved_text
+
+    def mark_saved(self, path: Path | None) -> None:
+        self.saved_path = path
+        self._saved_text = self.recipe_text()
+
+    # -- install.img --------------------------------------------------------------
+    @property
+    def has_image(self) -> bool:
+        return self.iso.exists(INSTALL_IMG)
+
+    @property
+    def image_loaded(self) -> bool:
+        return self._image is not None
+
+    def image(self, progress: Progress = NULL_PROGRESS,
+              cancel: threading.Event | None = None) -> Any:
+        """The InstallImage (opened once, then cached). Call from a worker thread."""
+        with self._image_lock:
+            if self._image is None:
+                ii = engine_access.require("installimg", "reading install.img")
+                off, size = self.iso.extent(INSTALL_IMG)
+                self._image = ii.InstallImage.open(self.iso.path, off, size, name="install.img",
+                                                   progress=progress, cancel=cancel)
+            return self._image
+
+    def kernels(self) -> list[str]:
+        if self._image is not None:
+            return list(self._image.kernels())
+        return list(self.facts.install_img.get("kernels", []))
+
+    def img_exists(self, path: str) -> bool | None:
+        if self._image is None:
+            return None
+        return self._image.get(path) is not None
+
+    def img_exists_bool(self, path: str) -> bool:
+        return bool(self.img_exists(path))
+
+    # -- derived ------------------------------------------------------------------
+    def changes(self) -> list[pending.Change]:
+        return pending.changes(self.recipe, self.iso.exists, self.img_exists, self.kernels())
+
+    def package_files(self) -> dict[str, str]:
+        """Removal spec (name and NEVRA) -> /Packages/ path, once packages are listed."""
+        out: dict[str, str] = {}
+        for p in self.packages or []:
+            path = getattr(p, "path", None) or f"/Packages/{getattr(p, 'filename', '')}"
+            for key in (getattr(p, "name", None), getattr(p, "nevra", None)):
+                if key:
+                    out[str(key)] = str(path)
+        return out
+
+    def iso_marks(self) -> dict[str, str]:
+        return pending.iso_marks(self.recipe, self.iso.exists, self.package_files())
+
+    def image_marks(self) -> dict[str, str]:
+        return pending.image_marks(self.recipe, self.kernels(), self.img_exists_bool,
+                                   self.img_paths if self._image is not None else None)
+
+    def img_paths(self, top: str) -> list[str]:
+        """Every path under ``top`` in install.img ('/lib/modules/x/...')."""
+        if self._image is None:
+            return []
+        return ["/" + e.path for e in self._image.walk(top.strip("/"))]
+
+    def close(self) -> None:
+        self.iso.close()

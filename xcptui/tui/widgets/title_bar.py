@@ -1,0 +1,33 @@
+"""The one-line bar at the top: the app, the open ISO, pending changes, save state."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+class TitleBar(Static):
+    DEFAULT_CSS = """
+    TitleBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    """
+
+    def show(self, iso_name: str | None, product: str, pending: int, saved: str) -> None:
+        t = Text()
+        t.append("xcptui", style="bold")
+        if iso_name is None:
+            t.append("  no ISO open", style="dim")
+        else:
+            t.append("  │ ", style="dim")
+            t.append(iso_name, style="bold")
+            if product:
+                t.append(f" ({product})")
+            t.append("  │ ", style="dim")
+            if pending:
+                t.append(f"{pending} pending change{'s' if pending != 1 else ''}",
+                         style="bold yellow")
+            else:
+                t.append("no changes", style="dim")
+            if saved:
+                t.append("  │ ", style="dim")
+                t.append(saved, style="dim")
+        self.update(t)
