@@ -188,16 +188,6 @@ def _split_inner(path: str) -> tuple[str, str | None]:
     return path, None
 
 
-def _mode_str(kind: str, mode: int) -> str:
-    c = {"dir": "d", "symlink": "l", "chardev": "c", "blockdev": "b", "fifo": "p",
-         "socket": "s"}.get(kind, "-")
-    bits = ""
-    for shift in (6, 3, 0):
-        v = (mode >> shift) & 7
-        bits += ("r" if v & 4 else "-") + ("w" if v & 2 else "-") + ("x" if v & 1 else "-")
-    return c + bits
-
-
 def cmd_ls(args: argparse.Namespace) -> int:
     outer, inner = _split_inner(args.path)
     with _open_iso(args.iso) as src:
@@ -243,7 +233,7 @@ def _ls_image(src: Any, outer: str, inner: str, args: argparse.Namespace) -> int
             sz = str(e.size)
         tail = f" -> {e.link_target}" if e.link_target else ""
         mt = time.strftime("%Y-%m-%d %H:%M", time.gmtime(e.mtime))
-        print(f"{_mode_str(e.type, e.mode)} {e.nlink:>2} {e.uid:>4} {e.gid:>4} {sz:>10} {mt} "
+        print(f"{e.mode_string} {e.nlink:>2} {e.uid:>4} {e.gid:>4} {sz:>10} {mt} "
               f"/{e.path}{tail}")
     if img.segments > 1:
         print(f"({outer.lstrip('/')} has {img.segments} concatenated segments; merged view)")

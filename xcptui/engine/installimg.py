@@ -98,6 +98,11 @@ class Entry:
     def st_mode(self) -> int:
         return _TYPE_BITS.get(self.type, 0) | self.mode
 
+    @property
+    def mode_string(self) -> str:
+        """`ls -l` style, e.g. "----------" for /etc/shadow, "crw-------" for /dev/console."""
+        return stat.filemode(self.st_mode)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.path, "name": self.name, "type": self.type,

@@ -115,13 +115,3 @@ def lexer_for(name: str) -> str:
         if base.endswith(ext):
             return lexer
     return "text"
-
-
-def mode_string(kind: str, mode: int) -> str:
-    c = {"dir": "d", "symlink": "l", "chardev": "c", "blockdev": "b", "fifo": "p",
-         "socket": "s"}.get(kind, "-")
-    bits = ""
-    for shift in (6, 3, 0):
-        v = (mode >> shift) & 7
-        bits += ("r" if v & 4 else "-") + ("w" if v & 2 else "-") + ("x" if v & 1 else "-")
-    return c + bits

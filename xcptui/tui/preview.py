@@ -140,7 +140,7 @@ def _img_preview(s: Session, info: NodeInfo, kernels: list[str]) -> RenderableTy
         return _header("install.img", "root of the installer image")
     if e is None:
         return _header(info.path)
-    meta = (f"{fmt.mode_string(e.type, e.mode)}  {e.uid}:{e.gid}  "
+    meta = (f"{e.mode_string}  {e.uid}:{e.gid}  "
             + (fmt.size(e.size) if e.type == "file" else ""))
     if e.type == "dir":
         return Group(_header(info.path, "directory"), Text(meta, style="dim"))
