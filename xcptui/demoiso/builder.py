@@ -190,6 +190,7 @@ class DemoOptions:
     extra_rpms: int = 0
     filler_files: int = 0  # bench: adds this many random files to install.img
     filler_size: int = 30000
+    filler_modules: int = 0  # bench: extra .ko files in the main kernel tree
     uefi: bool = True
     rpm_payload_size: int = 64  # bench: bytes of random payload per extra RPM
     fast_compress: bool = False  # bench: compress install.img with lbzip2 (same format)
@@ -280,6 +281,34 @@ def _rootfs_nodes(modules: dict[str, bytes], opts: DemoOptions) -> list[Node]:
     return out
 
 
+def _filler_modules(base: Path, kver: str, count: int, work: Path) -> list[str]:
+    """Many distinct modules (bench: a realistic kernel tree) from one compiled template.
+
+    The template's name is a fixed-width placeholder patched per copy, which keeps every
+    copy a valid ELF object with its own .modinfo; a data array gives it a real size.
+    """
+    gcc = require("gcc", "compile the demo ISO's kernel modules")
+    src = work / "filler.c"
+    words = " ".join(f"w{i * 7919 % 100003}" for i in range(6000))
+    src.write_text(
+        f'const char filler_text[] = "{words}";\n'
+        'static const char __modinfo[] __attribute__((section(".modinfo"), used, aligned(1)))'
+        f' = "license=GPL\\0vermagic={vermagic(kver)}\\0name=fm000000\\0'
+        'alias=pci:v0000FFFFd0000EEEEsv*sd*bc*sc*i*\\0";\n')
+    tmpl = work / "filler.ko"
+    subprocess.run([gcc, "-c", "-O2", "-fno-pic", "-o", str(tmpl), str(src)], check=True)
+    data = tmpl.read_bytes()
+    out = []
+    for i in range(count):
+        rel = f"kernel/drivers/misc/d{i // 100:03d}/fm{i:06d}.ko"
+        dest = base / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data.replace(b"name=fm000000", b"name=fm%06d" % i)
+                         .replace(b"d0000EEEE", b"d0000%04X" % (i % 0x10000)))
+        out.append(rel)
+    return out
+
+
 def _module_trees(opts: DemoOptions, work: Path) -> dict[str, bytes]:
     """Compile modules for each kernel tree, run depmod, return relpath -> bytes."""
     depmod = require("depmod", "index the demo ISO's kernel modules")
@@ -295,7 +324,10 @@ def _module_trees(opts: DemoOptions, work: Path) -> dict[str, bytes]:
         base = root / "lib" / "modules" / kver
         for m in mods:
             build_ko(m, kver, base / m.relpath)
-        (base / "modules.order").write_text("".join(m.relpath + "\n" for m in mods))
+        order = [m.relpath for m in mods]
+        if kver == MAIN_KVER and opts.filler_modules:
+            order += _filler_modules(base, kver, opts.filler_modules, work)
+        (base / "modules.order").write_text("".join(r + "\n" for r in order))
         (base / "modules.builtin").write_text("kernel/drivers/net/loopback.ko\n")
         (base / "modules.builtin.modinfo").write_bytes(b"loopback.license=GPL\0")
         subprocess.run([depmod, "-b", str(root), "-C", str(conf), kver], check=True,
