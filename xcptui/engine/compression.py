@@ -378,7 +378,35 @@ class RawEncoder:
         pass
 
 
-class GzipEncoder:
+class _PooledEncoder:
+    """Compression jobs run on a thread pool; their outputs are written in order.
+
+    At most ``window`` jobs are in flight, which bounds memory.
+    """
+
+    def __init__(self, out: BinaryIO, workers: int, window: int, name: str) -> None:
+        self.out = out
+        self._window = window
+        self._ex = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._pending: collections.deque[Future[bytes]] = collections.deque()
+
+    def _queue(self, job: Future[bytes]) -> None:
+        self._pending.append(job)
+        while len(self._pending) > self._window:
+            self.out.write(self._pending.popleft().result())
+
+    def _drain(self) -> None:
+        while self._pending:
+            self.out.write(self._pending.popleft().result())
+
+    def abort(self) -> None:
+        for f in self._pending:
+            f.cancel()
+        self._pending.clear()
+        self._ex.shutdown(wait=True, cancel_futures=True)
+
+
+class GzipEncoder(_PooledEncoder):
     """One gzip member compressed in parallel pieces, the way pigz does it.
 
     Each 1 MiB piece is raw deflate primed with the previous 32 KiB as dictionary and
@@ -389,13 +417,12 @@ class GzipEncoder:
     PIECE = 1 << 20
 
     def __init__(self, out: BinaryIO, level: int, workers: int = 2) -> None:
-        self.out, self.level = out, level
-        self._ex = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xcptui-gzip")
+        super().__init__(out, workers, 4, "xcptui-gzip")
+        self.level = level
         self._buf = bytearray()
         self._prev = b""
         self._crc = 0
         self._size = 0
-        self._pending: collections.deque[Future[bytes]] = collections.deque()
         xfl = 2 if level >= 9 else (4 if level <= 1 else 0)
         out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + bytes([xfl, 3]))
 
@@ -410,9 +437,7 @@ class GzipEncoder:
         self._crc = zlib.crc32(piece, self._crc)
         self._size += len(piece)
         self._prev = piece[-32768:]
-        self._pending.append(self._ex.submit(work))
-        while len(self._pending) > 4:
-            self.out.write(self._pending.popleft().result())
+        self._queue(self._ex.submit(work))
 
     def write(self, data: bytes) -> None:
         self._buf += data
@@ -425,55 +450,37 @@ class GzipEncoder:
             if self._buf:
                 self._submit(bytes(self._buf))
                 self._buf.clear()
-            while self._pending:
-                self.out.write(self._pending.popleft().result())
+            self._drain()
             self.out.write(b"\x03\x00")  # empty final fixed-Huffman block
             self.out.write(self._crc.to_bytes(4, "little") +
                            (self._size & 0xFFFFFFFF).to_bytes(4, "little"))
         finally:
             self.abort()
 
-    def abort(self) -> None:
-        for f in self._pending:
-            f.cancel()
-        self._pending.clear()
-        self._ex.shutdown(wait=True, cancel_futures=True)
 
-
-class LzmaEncoder:
+class LzmaEncoder(_PooledEncoder):
     """xz with CRC32 check (the kernel's XZ decoder does not support CRC64/SHA-256).
 
     Compression runs on one worker thread so decoding the source overlaps with it.
     """
 
     def __init__(self, out: BinaryIO, fmt: str = "xz") -> None:
-        self.out = out
+        super().__init__(out, 1, 3, "xcptui-xz")
         if fmt == "xz":
             self._c = lzma.LZMACompressor(lzma.FORMAT_XZ, check=lzma.CHECK_CRC32,
                                           filters=[{"id": lzma.FILTER_LZMA2, "preset": 6}])
         else:
             self._c = lzma.LZMACompressor(lzma.FORMAT_ALONE, preset=6)
-        self._ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xcptui-xz")
-        self._pending: collections.deque[Future[bytes]] = collections.deque()
 
     def write(self, data: bytes) -> None:
-        self._pending.append(self._ex.submit(self._c.compress, data))
-        while len(self._pending) > 3:
-            self.out.write(self._pending.popleft().result())
+        self._queue(self._ex.submit(self._c.compress, data))
 
     def close(self) -> None:
         try:
-            while self._pending:
-                self.out.write(self._pending.popleft().result())
+            self._drain()
             self.out.write(self._c.flush())
         finally:
             self.abort()
-
-    def abort(self) -> None:
-        for f in self._pending:
-            f.cancel()
-        self._pending.clear()
-        self._ex.shutdown(wait=True, cancel_futures=True)
 
 
 class ZstdEncoder:
