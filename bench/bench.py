@@ -100,7 +100,8 @@ def main() -> int:
     recipe.write_text(f'[[installer.drivers]]\nsource = "{ko}"\n')
     empty = wd / "empty.toml"
     empty.write_text("")
-    outs = {n: wd / f"{n}.iso" for n in ("manual", "engine-swap", "xorriso", "engine-nochange")}
+    outs = {n: wd / f"{n}.iso" for n in ("manual", "engine-swap", "engine-swap-verified",
+                                         "xorriso", "engine-nochange")}
     for p in outs.values():
         p.unlink(missing_ok=True)
 
@@ -113,6 +114,9 @@ def main() -> int:
     res["engine-swap"] = timed(lambda: run(xcptui_cmd(
         "build", str(iso), "--recipe", str(recipe), "-o", str(outs["engine-swap"]),
         "--no-verify", "-q")))
+    res["engine-swap-verified"] = timed(lambda: run(xcptui_cmd(
+        "build", str(iso), "--recipe", str(recipe), "-o", str(outs["engine-swap-verified"]),
+        "-q")))
     res["xorriso"] = timed(lambda: run([
         "xorriso", "-indev", str(iso), "-outdev", str(outs["xorriso"]), "-joliet", "on",
         "-compliance", "joliet_long_names", "-boot_image", "any", "replay"]))

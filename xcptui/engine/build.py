@@ -121,10 +121,24 @@ def _installimg_edits(recipe: Recipe, afp: Any) -> list[Any]:
 
 def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress,
                cancel: threading.Event | None) -> BuildPlan:
-    """Validate the recipe against the ISO and compute every change; writes only to workdir."""
+    """Validate the recipe against the ISO and compute every change; writes only to workdir.
+
+    The caller closes ``plan.image`` (if any) when done with the plan.
+    """
+    plan = BuildPlan()
+    try:
+        _plan_into(plan, src, recipe, workdir, progress, cancel)
+    except BaseException:
+        if plan.image is not None:
+            plan.image.close()
+        raise
+    return plan
+
+
+def _plan_into(plan: BuildPlan, src: IsoSource, recipe: Recipe, workdir: Path,
+               progress: Progress, cancel: threading.Event | None) -> None:
     from xcptui.engine import boot_plan
 
-    plan = BuildPlan()
     name = src.path.name
     if not src.eltorito():
         raise InputError(f"{name}: has no El Torito boot catalog; xcptui only rebuilds "
@@ -154,10 +168,20 @@ def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress
         from xcptui.engine import installimg as ii
 
         off, size = src.extent(INSTALL_IMG)
+        # Edits that can change a kernel tree need depmod, which reads every module:
+        # copy them out during the one decode rather than decoding the image twice.
+        touches_modules = any(
+            isinstance(e, ii.AddDriver | ii.AddRpmPayload)
+            or str(getattr(e, "dest", None) or getattr(e, "path", "")).lstrip("/").startswith(
+                ("lib/modules/", "etc/depmod.d"))
+            for e in edits)
         img = ii.InstallImage.open(src.path, off, size, name="install.img", progress=progress,
-                                   cancel=cancel)
+                                   cancel=cancel,
+                                   spool=ii.depmod_input if touches_modules else None,
+                                   spool_dir=workdir)
+        plan.image = img
         iplan = ii.plan(img, edits, progress=progress, cancel=cancel)
-        plan.image, plan.image_plan = img, iplan
+        plan.image_plan = iplan
         plan.changes += [f"install.img: {c}" for c in iplan.changes]
         plan.warnings += list(iplan.warnings)
 
@@ -196,7 +220,6 @@ def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress
             raise InputError(f"{name}: cannot remove {rm.path}: not on the ISO")
         plan.iso.remove.add(rm.path)
         plan.changes.append(f"remove {rm.path}")
-    return plan
 
 
 # ---------------------------------------------------------------------------
@@ -226,6 +249,7 @@ def build(source: Path, recipe: Recipe, output: Path, progress: Progress = NULL_
     check_output_path(source, output)
     keepalive: list[BinaryIO] = []
     tmp_out: Path | None = None
+    plan: BuildPlan | None = None
     workdir = Path(tempfile.mkdtemp(prefix=f".{output.name}.work-", dir=output.resolve().parent))
     try:
         with IsoSource.open(source) as src:
@@ -277,6 +301,8 @@ def build(source: Path, recipe: Recipe, output: Path, progress: Progress = NULL_
     finally:
         for fp in keepalive:
             fp.close()
+        if plan is not None and plan.image is not None:
+            plan.image.close()
         if tmp_out is not None:
             tmp_out.unlink(missing_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import os
 import posixpath
+import shutil
 import stat
 import tempfile
 import threading
@@ -156,25 +157,71 @@ class InstallImage:
         self._groups: dict[int, list[int]] = {}
         self._children: dict[str, list[int]] | None = None
         self._group_keys: dict[tuple[int, int, int, int], int] = {}
+        # Spooling: copies of chosen files' data written while the one scan decodes them,
+        # so a later depmod run needs no second decode of the image.
+        self._spool_pred: Callable[[str], bool] | None = None
+        self._spool_dir: Path | None = None
+        self._spooling: list[tuple[int, int, BinaryIO, Path]] = []
+        self.spooled: dict[tuple[int, int], Path] = {}  # data range -> host copy
 
     # -- opening ----------------------------------------------------------
 
     @classmethod
     def open(cls, path: Path | str, offset: int = 0, size: int | None = None, *,
              name: str = "install.img", progress: Progress | None = None,
-             cancel: threading.Event | None = None) -> InstallImage:
-        """Scan the image once: codec(s), segments, every header. Never loads it whole."""
+             cancel: threading.Event | None = None,
+             spool: Callable[[str], bool] | None = None,
+             spool_dir: Path | None = None) -> InstallImage:
+        """Scan the image once: codec(s), segments, every header. Never loads it whole.
+
+        ``spool`` selects files (by image path) whose data is copied to a temporary
+        directory under ``spool_dir`` during this scan; ``depmod_input`` is the predicate
+        a driver edit wants. The copies are removed by ``close``.
+        """
         region = FileRegion(Path(path), offset, size, name)
         img = cls(region, name)
+        if spool is not None:
+            img._spool_pred = spool
+            img._spool_dir = Path(tempfile.mkdtemp(prefix="xcptui-spool-", dir=spool_dir))
         try:
             img._scan(progress or NULL_PROGRESS, cancel)
         except BaseException:
-            region.close()
+            img.close()
             raise
         return img
 
     def close(self) -> None:
+        for _a, _b, fp, _p in self._spooling:
+            fp.close()
+        self._spooling.clear()
+        if self._spool_dir is not None:
+            shutil.rmtree(self._spool_dir, ignore_errors=True)
+            self._spool_dir = None
+            self.spooled.clear()
         self.region.close()
+
+    def _spool_start(self, e: Entry) -> None:
+        assert self._spool_dir is not None
+        host = self._spool_dir / str(e.index)
+        a = e.data_offset
+        self._spooling.append((a, a + e.stored_size, _open_0644(host), host))
+
+    def _tap(self, chunk: bytes, start: int) -> None:
+        """Copy the part of a decoded chunk that belongs to files being spooled."""
+        if not self._spooling:
+            return
+        end = start + len(chunk)
+        keep = []
+        for a, b, fp, host in self._spooling:
+            lo, hi = max(a, start), min(b, end)
+            if lo < hi:
+                fp.write(chunk[lo - start:hi - start])
+            if b <= end:
+                fp.close()
+                self.spooled[(a, b)] = host
+            else:
+                keep.append((a, b, fp, host))
+        self._spooling = keep
 
     def __enter__(self) -> InstallImage:
         return self
@@ -271,7 +318,9 @@ class InstallImage:
             dec = SeqDecoder(seg.codec, self.region, seg.offset, self.name)
             for chunk in dec.chunks():
                 check(cancel)
+                start = scanner.pos
                 scanner.feed(chunk)
+                self._tap(chunk, start)
                 progress.update(min(self.region.size, seg.offset + scanner.pos - seg.uoffset))
             seg.end = dec.end
             if seg.codec == "xz" and len(seg.head) > 7 and seg.head[7] & 0x0F not in (0, 1):
@@ -291,6 +340,7 @@ class InstallImage:
             seg.block_starts.append(block.uoff)
             combined = bzb.rotl_xor(combined, block.crc)
             scanner.feed(data)
+            self._tap(data, block.uoff)
             progress.update(block.end >> 3)
         if combined != scan.crc:
             raise InputError(f"{self.name}: bzip2 stream CRC mismatch in segment "
@@ -309,7 +359,9 @@ class InstallImage:
             while pos < self.region.size:
                 check(cancel)
                 buf = self.region.pread(CHUNK, pos)
+                start = scanner.pos
                 used = scanner.feed(buf)
+                self._tap(buf[:used], start)
                 pos += used
                 progress.update(pos)
                 if used < len(buf):
@@ -347,6 +399,9 @@ class InstallImage:
             data_offset=raw.data_offset, end=raw.end, unsafe=rel is None and not is_trailer,
             index=len(self._raw), archive=raw.archive, is_trailer=is_trailer, magic=h.magic,
         )
+        if (self._spool_pred is not None and kind == "file" and h.filesize and rel
+                and self._spool_pred(rel)):
+            self._spool_start(e)
         if kind == "file" and h.nlink >= 2:
             key = (raw.archive, h.devmajor, h.devminor, h.ino)
             gid = self._group_keys.setdefault(key, len(self._group_keys))
@@ -1154,6 +1209,9 @@ class _Planner:
                     spans.setdefault((a, b), []).append(host)
                     continue
             _write_0644(host, [b""] if isinstance(node, int) else [_data_bytes(node.data)])
+        for span in [sp for sp in spans if sp in self.img.spooled]:
+            for host in spans.pop(span):
+                _link_or_copy(self.img.spooled[span], host)
         order = sorted(spans)
         self.progress.step(label, sum(b - a for a, b in order))
         done, current = 0, -1
@@ -1427,6 +1485,22 @@ def _file_source(source: Path | bytes, now: int) -> tuple[bytes | HostFile, str,
     data: bytes | HostFile = _read_host(p) if st.st_size <= SMALL_FILE else \
         HostFile(p, st.st_size, st.st_mtime_ns)
     return data, str(p), executable, int(st.st_mtime)
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+        os.chmod(dest, 0o644)
+
+
+def depmod_input(path: str) -> bool:
+    """Files depmod reads in a kernel tree: modules and modules.order/builtin*."""
+    if not path.startswith("lib/modules/"):
+        return False
+    name = posixpath.basename(path)
+    return bool(kmod.module_stem(name)) or name in kmod.DEPMOD_INPUTS
 
 
 def _open_0644(path: Path) -> BinaryIO:

@@ -133,7 +133,10 @@ class ReviewStep(Step):
         cancel = get_current_worker().cancelled_event
         with tempfile.TemporaryDirectory(prefix="xcptui-plan-") as td, \
                 IsoSource.open(s.source) as src:
-            return build.plan_build(src, rec, Path(td), posting_progress(self, "job"), cancel)
+            plan = build.plan_build(src, rec, Path(td), posting_progress(self, "job"), cancel)
+            if plan.image is not None:
+                plan.image.close()
+            return plan
 
     def _show_plan(self, plan: Any, error: str | None) -> None:
         s = self.session
