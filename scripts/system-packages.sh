@@ -5,7 +5,7 @@
 # test:    + independent checkers and QEMU/OVMF for the smoke boots, fonts for screenshots
 set -euo pipefail
 level=${1:-test}
-runtime=(python3 python3-venv python3-pip libarchive13 kmod mtools gnupg)
+runtime=(python3 python3-venv python3-pip libarchive13 kmod mtools gnupg lbzip2)
 demo=(genisoimage syslinux-utils isolinux syslinux-common rpm createrepo-c gcc libc6-dev
       busybox-static grub-efi-amd64-bin grub-common dosfstools zstd xz-utils)
 test=(xorriso libarchive-tools cpio bzip2 lbzip2 fdisk gdisk qemu-system-x86 ovmf
