@@ -91,8 +91,8 @@ class PackagesStep(Step):
         t.add_column("size", key="size", width=8)
         t.add_column("status", key="status")
         d = self.query_one("#pk-deps", DataTable)
-        d.add_column("requirement", key="req")
-        d.add_column("", key="status")
+        d.add_column("requirement", key="req", width=22)
+        d.add_column("", key="status", width=8)
 
     def shown(self) -> None:
         s = self.session
