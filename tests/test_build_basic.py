@@ -153,3 +153,14 @@ def test_ctrl_c_in_cli_cancels_cleanly(demo_iso: Path, tmp_path: Path,
 def test_build_error_messages_are_one_line(tmp_path: Path) -> None:
     e = BuildError("a\nb   c")
     assert str(e) == "a b c"
+
+
+def test_file_added_to_existing_directory_is_in_joliet_too(demo_iso: Path,
+                                                           tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("notes\n")
+    r = recipe.loads('[[iso.files]]\nsource = "notes.txt"\ndest = "/boot/notes.txt"\n', tmp_path)
+    out = tmp_path / "out.iso"
+    build.build(demo_iso, r, out, verify=False)
+    jol = subprocess.run(["isoinfo", "-J", "-f", "-i", str(out)], capture_output=True,
+                         text=True).stdout.splitlines()
+    assert "/boot/notes.txt" in jol

@@ -44,10 +44,6 @@ class BuildResult:
     warnings: list[str]
     verify: Any = None  # verify.Report when verification ran
     command: str = ""
-    step_seconds: dict[str, float] = field(default_factory=dict)
-
-    def summary_lines(self) -> list[str]:
-        return list(self.changes)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import io
 import os
 import posixpath
 import stat
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -137,7 +138,7 @@ class IsoSource:
             raise InputError(f"{p}: not an ISO 9660 image (no CD001 volume descriptor)")
         try:
             self._iso.open_fp(self._fp)
-        except (PyCdlibException, struct_error_types()) as e:
+        except (PyCdlibException, struct.error) as e:
             self.close()
             raise InputError(f"{p}: unreadable ISO 9660 structure ({_one_line(e)})") from None
         space = self._iso.pvd.space_size * SECTOR
@@ -153,7 +154,7 @@ class IsoSource:
             self.name_source = "joliet"
         try:
             self._index()
-        except (PyCdlibException, struct_error_types()) as e:
+        except (PyCdlibException, struct.error) as e:
             self.close()
             raise InputError(f"{p}: unreadable directory tree ({_one_line(e)})") from None
 
@@ -269,14 +270,19 @@ class IsoSource:
             rec = self._iso.get_record(**self._kw(norm(iso_path)))
         except PyCdlibException:
             return None
-        ino = getattr(rec, "inode", None)
         if self.name_source == "joliet":
             return norm(iso_path)
-        # Joliet records share the inode (files) with the ISO9660 record.
-        jname = self._joliet_by_extent().get(int(rec.extent_location()))
-        if jname is None and ino is not None:
-            jname = None
-        return jname
+        if self.entry(iso_path).is_dir:
+            # Joliet directories have their own extents; mastering tools give them the
+            # Rock Ridge name (when it fits in 64 characters).
+            try:
+                with self._lock:
+                    self._iso.get_record(joliet_path=norm(iso_path))
+            except PyCdlibException:
+                return None
+            return norm(iso_path)
+        # The Joliet and ISO 9660 records of a file share its extent.
+        return self._joliet_by_extent().get(int(rec.extent_location()))
 
     _joliet_cache: dict[int, str] | None = None
 
@@ -399,12 +405,6 @@ class IsoSource:
         ext = int(cat.extent_location())
         return next((e.path for e in self._entries.values()
                      if not e.is_dir and e.offset // SECTOR == ext), None)
-
-
-def struct_error_types() -> type[Exception]:
-    import struct
-
-    return struct.error
 
 
 def _one_line(e: BaseException) -> str:

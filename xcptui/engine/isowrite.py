@@ -13,7 +13,6 @@ import contextlib
 import posixpath
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -242,5 +241,3 @@ def master(src: IsoSource, out: BinaryIO, progress: Progress,
         raise BuildError(f"{src.path.name}: pycdlib could not master the ISO ({e})") from None
     progress.finish_step()
 
-
-ProgressCb = Callable[[int, int, Any], None]
