@@ -52,7 +52,7 @@ def _cpu() -> float:
 
 
 def phase_decode(img_path: Path) -> dict[str, float]:
-    from xcptui.engine.installimg import InstallImage
+    from xcptui.engine.initrd.image import InstallImage
 
     t0, c0 = time.perf_counter(), _cpu()
     with InstallImage.open(img_path) as img:
@@ -63,7 +63,7 @@ def phase_decode(img_path: Path) -> dict[str, float]:
 
 
 def phase_rewrite(img_path: Path, ko: Path, out: Path, reuse: bool) -> dict[str, float]:
-    from xcptui.engine import installimg as ii
+    from xcptui.engine.initrd import image as ii
 
     t0, c0 = time.perf_counter(), _cpu()
     img = ii.InstallImage.open(img_path)

@@ -11,10 +11,12 @@ import pytest
 
 from tests.helpers import cpio_listing, iso_member
 from xcptui import cli
-from xcptui.engine import answerfile as af
-from xcptui.engine import bootcfg, build, recipe
+from xcptui.engine import recipe
+from xcptui.engine.boot import answerfile as af
+from xcptui.engine.boot import config as bootcfg
+from xcptui.engine.build import runner as build
 from xcptui.engine.errors import InputError
-from xcptui.engine.isoread import IsoSource
+from xcptui.engine.iso.read import IsoSource
 
 GOOD = b"""<?xml version="1.0"?>
 <!-- unattended install for the lab -->

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from xcptui.engine import bootcfg
-from xcptui.engine.bootcfg import BootConfig, parse
+from xcptui.engine.boot import config as bootcfg
+from xcptui.engine.boot.config import BootConfig, parse
 from xcptui.engine.errors import InputError, XcptuiError
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "xcpng"

@@ -15,9 +15,11 @@ import pytest
 
 from tests.helpers import bsdtar_files, eltorito, iso_member, sfdisk_json
 from xcptui import cli
-from xcptui.engine import build, hybrid, recipe
+from xcptui.engine import recipe
+from xcptui.engine.build import runner as build
 from xcptui.engine.errors import BuildError, Cancelled, InputError
 from xcptui.engine.events import Progress, ProgressEvent
+from xcptui.engine.iso import hybrid
 
 
 def _leftovers(d: Path) -> list[str]:

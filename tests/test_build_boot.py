@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import iso_member
-from xcptui.engine import build, recipe
+from xcptui.engine import recipe
+from xcptui.engine.build import runner as build
 from xcptui.engine.errors import InputError
 
 

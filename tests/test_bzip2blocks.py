@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from xcptui.engine import bzip2blocks as bzb
-from xcptui.engine.compression import MemorySource
 from xcptui.engine.errors import InputError
+from xcptui.engine.initrd import bzip2blocks as bzb
+from xcptui.engine.initrd.compression import MemorySource
 
 
 def _bits(b: bytes) -> str:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from xcptui.engine import compression as c
 from xcptui.engine.errors import InputError
+from xcptui.engine.initrd import compression as c
 
 DATA = os.urandom(200_000) + b"text line\n" * 300_000
 

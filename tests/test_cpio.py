@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from tests.installimg_util import demo_cpio
-from xcptui.engine import cpio
+from xcptui.engine.initrd import cpio
 
 
 def _scan(data: bytes, step: int) -> list[cpio.RawEntry]:

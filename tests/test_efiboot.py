@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from xcptui.engine import bootcfg, efiboot, tools
+from xcptui.engine import tools
+from xcptui.engine.boot import config as bootcfg
 from xcptui.engine.errors import InputError, ToolMissing
+from xcptui.engine.iso import efiboot
 
 ENV = dict(os.environ, MTOOLS_SKIP_CHECK="1")
 AF = "answerfile=file:///answerfile.xml"

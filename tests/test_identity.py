@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xcptui.engine.errors import InputError
-from xcptui.engine.identity import (
+from xcptui.engine.iso.identity import (
     FORBIDDEN_CHARS,
     MAX_VOLUME_ID_BYTES,
     validate_volume_id,

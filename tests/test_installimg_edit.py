@@ -28,9 +28,9 @@ from tests.installimg_util import (
     put,
     uncompressed,
 )
-from xcptui.engine import installimg as ii
 from xcptui.engine.errors import Cancelled, InputError
 from xcptui.engine.events import Progress, ProgressEvent
+from xcptui.engine.initrd import image as ii
 
 KDIR = f"./lib/modules/{MAIN_KVER}"
 ALT_KDIR = f"./lib/modules/{ALT_KVER}"

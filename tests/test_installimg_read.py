@@ -22,10 +22,10 @@ from tests.installimg_util import (
     put,
 )
 from xcptui.demoiso.newc import S_IFDIR, S_IFREG, Node, write_newc
-from xcptui.engine import installimg as ii
-from xcptui.engine.cpio import safe_relpath
 from xcptui.engine.errors import Cancelled, InputError
 from xcptui.engine.events import Progress, ProgressEvent
+from xcptui.engine.initrd import image as ii
+from xcptui.engine.initrd.cpio import safe_relpath
 
 TYPE_CHAR = {"dir": "d", "symlink": "l", "chardev": "c", "blockdev": "b", "fifo": "p",
              "socket": "s", "file": "-"}
@@ -244,7 +244,7 @@ def test_extract_subtree(tmp_path: Path, img_path: Path) -> None:
 
 
 def test_open_region_of_the_iso(demo_iso: Path) -> None:
-    from xcptui.engine.isoread import IsoSource
+    from xcptui.engine.iso.read import IsoSource
 
     with IsoSource.open(demo_iso) as src:
         off, size = src.extent("/install.img")

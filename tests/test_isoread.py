@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import bsdtar_files, iso_member
-from xcptui.engine import hybrid
 from xcptui.engine.errors import InputError
-from xcptui.engine.isoread import IsoSource
+from xcptui.engine.iso import hybrid
+from xcptui.engine.iso.read import IsoSource
 
 LONG_RPM = "xcp-ng-pv-tools-8.3-12.xcpng8.3.with.an.exceptionally.long.release.tag.noarch.rpm"
 

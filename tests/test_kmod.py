@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.installimg_util import ALT_KVER, MAIN_KVER, make_ko
-from xcptui.engine import kmod
 from xcptui.engine.errors import InputError
+from xcptui.engine.initrd import kmod
 
 
 def test_read_modinfo_agrees_with_modinfo_tool(tmp_path: Path) -> None:

@@ -15,12 +15,12 @@ import pytest
 from tests.test_repo import verify_repo
 from xcptui.demoiso.builder import DEPS_REQUIRES
 from xcptui.demoiso.rpms import RpmSpec, build_rpms
-from xcptui.engine import packages
 from xcptui.engine.errors import InputError, ToolMissing
-from xcptui.engine.isoread import IsoEntry, IsoSource
+from xcptui.engine.iso.read import IsoEntry, IsoSource
 from xcptui.engine.recipe import DepsSection, PackagesSection, Recipe, SigningSection
-from xcptui.engine.rpmheader import RpmInfo
-from xcptui.engine.solver import RepoSolver, check_installer
+from xcptui.engine.repo import packages
+from xcptui.engine.repo.solver import RepoSolver, check_installer
+from xcptui.engine.rpm.header import RpmInfo
 
 DEPS = "xcp-ng-deps-8.3-14.noarch.rpm"
 
@@ -360,7 +360,7 @@ def test_check_finds_inconsistent_repodata(demo_iso: Path, tmp_path: Path,
 
 def test_build_end_to_end(demo_iso: Path, rpms: dict[str, Path], tmp_path: Path) -> None:
     """The build applies the plan; the output ISO's repository checks out."""
-    from xcptui.engine import build
+    from xcptui.engine.build import runner as build
 
     r = recipe(add=[rpms["igc"]], auto_require=True)
     out = tmp_path / "out.iso"

@@ -23,9 +23,10 @@ import pytest
 
 from xcptui import cli
 from xcptui.demoiso import builder
-from xcptui.engine import qemuboot, tools
+from xcptui.engine import tools
 from xcptui.engine.errors import Cancelled, InputError, ToolMissing
 from xcptui.engine.events import Progress, ProgressEvent
+from xcptui.engine.verify import qemuboot
 
 MARKER = "XCPTUI-STAGE2 start"
 
@@ -228,7 +229,8 @@ def test_qemu_command_never_writes_the_iso(tmp_path: Path) -> None:
 def test_built_answerfile_iso_boots_with_answerfile_in_stage2(boot_iso: Path, tmp_path: Path
                                                               ) -> None:
     """End to end: the installer's kernel command line and root fs carry the answerfile."""
-    from xcptui.engine import build, recipe
+    from xcptui.engine import recipe
+    from xcptui.engine.build import runner as build
 
     (tmp_path / "answerfile.xml").write_bytes(
         b'<installation mode="fresh"><primary-disk>sda</primary-disk><keymap>us</keymap>'

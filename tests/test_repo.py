@@ -17,8 +17,8 @@ from defusedxml import ElementTree
 from xcptui.demoiso.builder import package_specs
 from xcptui.demoiso.rpms import RpmSpec, build_rpms
 from xcptui.engine.errors import InputError
-from xcptui.engine.repo import RepoEntry, load_old, write_repodata
-from xcptui.engine.rpmheader import read_rpm
+from xcptui.engine.repo.repodata import RepoEntry, load_old, write_repodata
+from xcptui.engine.rpm.header import read_rpm
 
 NS = {"repo": "http://linux.duke.edu/metadata/repo",
       "common": "http://linux.duke.edu/metadata/common"}

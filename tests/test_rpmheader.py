@@ -10,7 +10,7 @@ import pytest
 
 from xcptui.demoiso.rpms import RpmSpec, build_rpms
 from xcptui.engine.errors import InputError
-from xcptui.engine.rpmheader import (
+from xcptui.engine.rpm.header import (
     Dep,
     Evr,
     evrcmp,
@@ -181,7 +181,7 @@ def test_read_rpms_matches_read_rpm(rpms: dict[str, Path], tmp_path: Path) -> No
     """Header-only reading + parallel hashing gives exactly createrepo_c's package data."""
     import createrepo_c as cr
 
-    from xcptui.engine.rpmheader import read_rpms
+    from xcptui.engine.rpm.header import read_rpms
 
     items = [(p, f"Packages/{p.name}") for p in rpms.values()]
     fast = read_rpms(items, workers=2)

@@ -12,8 +12,8 @@ import pytest
 from xcptui.demoiso.builder import DEPS_REQUIRES
 from xcptui.demoiso.rpms import RpmSpec, build_rpms
 from xcptui.engine.errors import InputError
-from xcptui.engine.rpmheader import parse_dep, read_layout, read_rpm
-from xcptui.engine.rpmwrite import rebuild_package
+from xcptui.engine.rpm.header import parse_dep, read_layout, read_rpm
+from xcptui.engine.rpm.writer import rebuild_package
 
 
 def rpm(*args: str | Path) -> str:

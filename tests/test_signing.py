@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from xcptui.engine import signing
 from xcptui.engine.errors import InputError, ToolMissing
-from xcptui.engine.isoread import IsoSource
+from xcptui.engine.iso.read import IsoSource
+from xcptui.engine.repo import signing
 
 GPG = shutil.which("gpg")
 pytestmark = pytest.mark.skipif(GPG is None, reason="gpg not installed")

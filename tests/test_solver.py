@@ -10,14 +10,14 @@ import pytest
 
 from xcptui.demoiso.builder import package_specs
 from xcptui.demoiso.rpms import RpmSpec, build_rpms
-from xcptui.engine.rpmheader import Dep, RpmInfo, load_repodata
-from xcptui.engine.solver import RepoSolver, check_installer
+from xcptui.engine.repo.solver import RepoSolver, check_installer
+from xcptui.engine.rpm.header import Dep, RpmInfo, load_repodata
 
 
 def pkg(name: str, evr: str = "1.0-1", arch: str = "x86_64", *, requires: tuple[str, ...] = (),
         provides: tuple[str, ...] = (), conflicts: tuple[str, ...] = (),
         obsoletes: tuple[str, ...] = (), files: tuple[str, ...] = ()) -> RpmInfo:
-    from xcptui.engine.rpmheader import parse_dep
+    from xcptui.engine.rpm.header import parse_dep
 
     epoch, _, vr = evr.rpartition(":")
     v, _, r = vr.partition("-")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from xcptui.engine import treeinfo
 from xcptui.engine.errors import InputError
-from xcptui.engine.treeinfo import TreeInfo
+from xcptui.engine.repo import treeinfo
+from xcptui.engine.repo.treeinfo import TreeInfo
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "xcpng"
 

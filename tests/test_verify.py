@@ -21,9 +21,11 @@ from pathlib import Path
 import pytest
 
 from xcptui import cli
-from xcptui.engine import build, recipe, verify
+from xcptui.engine import recipe
+from xcptui.engine.build import runner as build
 from xcptui.engine.errors import InputError
-from xcptui.engine.isoread import IsoSource
+from xcptui.engine.iso.read import IsoSource
+from xcptui.engine.verify import checks as verify
 
 MT_ENV = dict(os.environ, MTOOLS_SKIP_CHECK="1", MTOOLSRC=os.devnull)
 

@@ -84,7 +84,7 @@ def _cancel_on_sigint() -> threading.Event:
 
 
 def _open_iso(path: str) -> Any:
-    from xcptui.engine.isoread import IsoSource
+    from xcptui.engine.iso.read import IsoSource
 
     return IsoSource.open(Path(path))
 
@@ -94,14 +94,14 @@ def _open_iso(path: str) -> Any:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from xcptui.engine import facts
+    from xcptui.engine.build import facts
 
     with _open_iso(args.iso) as src:
         f = facts.gather(src, deep=not args.quick)
         if args.json:
             data = f.to_dict()
             if src.exists("/Packages") and not args.quick:
-                from xcptui.engine import packages
+                from xcptui.engine.repo import packages
 
                 data["packages"] = [p.to_dict() for p in packages.list_packages(src)]
             json.dump(data, sys.stdout, indent=2, default=str)
@@ -194,7 +194,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if inner is not None:
             return _ls_image(src, outer, inner, args)
         if outer.rstrip("/") == "/Packages" and src.exists("/Packages"):
-            from xcptui.engine import packages
+            from xcptui.engine.repo import packages
 
             pk = packages.list_packages(src)
             if args.json:
@@ -217,7 +217,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def _ls_image(src: Any, outer: str, inner: str, args: argparse.Namespace) -> int:
-    from xcptui.engine import installimg
+    from xcptui.engine.initrd import image as installimg
 
     off, size = src.extent(outer)
     img = installimg.InstallImage.open(src.path, off, size, name=outer.lstrip("/"))
@@ -245,7 +245,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     dest = Path(args.dest)
     with _open_iso(args.iso) as src:
         if inner is not None:
-            from xcptui.engine import installimg
+            from xcptui.engine.initrd import image as installimg
 
             off, size = src.extent(outer)
             img = installimg.InstallImage.open(src.path, off, size, name=outer.lstrip("/"))
@@ -262,8 +262,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from xcptui.engine import build as build_mod
     from xcptui.engine import recipe as recipe_mod
+    from xcptui.engine.build import runner as build_mod
 
     source = Path(args.source)
     recipe = recipe_mod.load(Path(args.recipe)) if args.recipe else recipe_mod.Recipe()
@@ -290,8 +290,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from xcptui.engine import packages
     from xcptui.engine import recipe as recipe_mod
+    from xcptui.engine.repo import packages
 
     recipe = recipe_mod.load(Path(args.recipe)) if args.recipe else None
     with _open_iso(args.iso) as src:
@@ -306,7 +306,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from xcptui.engine import verify
+    from xcptui.engine.verify import checks as verify
 
     progress = Progress(StderrProgress(quiet=args.json or not sys.stderr.isatty()))
     cancel = _cancel_on_sigint()
@@ -314,7 +314,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     ok = rep.ok
     boot_rep = None
     if args.boot:
-        from xcptui.engine import qemuboot
+        from xcptui.engine.verify import qemuboot
 
         boot_rep = qemuboot.smoke_boot(Path(args.iso), marker=args.marker,
                                        timeout=args.timeout, progress=progress, cancel=cancel)

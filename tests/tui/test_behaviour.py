@@ -13,8 +13,8 @@ from textual.widgets import Button, Checkbox, Input
 
 from tests.tui.conftest import Assets
 from tests.tui.pilot_helpers import choose_file, goto, settle, text_of, wait_for, wait_session
-from xcptui.engine import build as build_mod
 from xcptui.engine import recipe as recipe_mod
+from xcptui.engine.build import runner as build_mod
 from xcptui.engine.events import check
 from xcptui.tui import statedir
 from xcptui.tui.app import XcptuiApp

@@ -11,13 +11,20 @@ import threading
 from dataclasses import asdict
 from types import ModuleType
 
-from xcptui.engine import facts as facts_mod
-from xcptui.engine import hybrid
+from xcptui.engine.build import facts as facts_mod
 from xcptui.engine.errors import XcptuiError
 from xcptui.engine.events import NULL_PROGRESS, Progress
-from xcptui.engine.isoread import IsoSource
+from xcptui.engine.iso import hybrid
+from xcptui.engine.iso.read import IsoSource
 
 _missing: dict[str, str] = {}
+_WHERE = {
+    "build": "xcptui.engine.build.runner", "boot_plan": "xcptui.engine.build.boot_stage",
+    "bootcfg": "xcptui.engine.boot.config", "identity": "xcptui.engine.iso.identity",
+    "rpmheader": "xcptui.engine.rpm.header", "kmod": "xcptui.engine.initrd.kmod",
+    "packages": "xcptui.engine.repo.packages", "installimg": "xcptui.engine.initrd.image",
+    "treeinfo": "xcptui.engine.repo.treeinfo",
+}
 
 
 class NotAvailable(XcptuiError):
@@ -26,7 +33,7 @@ class NotAvailable(XcptuiError):
 
 def optional(name: str) -> ModuleType | None:
     """``xcptui.engine.<name>`` or None when that module does not exist."""
-    full = f"xcptui.engine.{name}"
+    full = _WHERE.get(name, f"xcptui.engine.{name}")
     try:
         return importlib.import_module(full)
     except ModuleNotFoundError as e:

@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from xcptui.engine import recipe as r
-from xcptui.engine.kmod import DEPMOD_INPUTS
+from xcptui.engine.initrd.kmod import DEPMOD_INPUTS
 from xcptui.tui import recipe_ops as ops
 from xcptui.tui.fmt import display_path
 

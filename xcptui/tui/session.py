@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from xcptui.engine import recipe as recipe_mod
+from xcptui.engine.build.facts import IsoFacts
 from xcptui.engine.events import NULL_PROGRESS, Progress
-from xcptui.engine.facts import IsoFacts
-from xcptui.engine.isoread import IsoSource
+from xcptui.engine.iso.read import IsoSource
 from xcptui.tui import engine_access, pending
 
 INSTALL_IMG = "/install.img"

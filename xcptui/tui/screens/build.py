@@ -17,8 +17,8 @@ from textual.widgets import Button, Checkbox, Input, Label, Log, ProgressBar, St
 from textual.worker import Worker, WorkerState, get_current_worker
 from textual_fspicker import FileSave, Filters
 
-from xcptui.engine import build as build_mod
 from xcptui.engine import recipe as recipe_mod
+from xcptui.engine.build import runner as build_mod
 from xcptui.engine.errors import Cancelled, XcptuiError
 from xcptui.engine.events import ProgressEvent
 from xcptui.tui import fmt

@@ -15,9 +15,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from textual_fspicker import FileOpen, Filters
 
 from xcptui.engine import recipe as recipe_mod
+from xcptui.engine.build.facts import IsoFacts
 from xcptui.engine.errors import InputError
-from xcptui.engine.facts import IsoFacts
-from xcptui.engine.isoread import IsoSource
+from xcptui.engine.iso.read import IsoSource
 from xcptui.tui import engine_access, fmt, statedir
 from xcptui.tui.messages import Progressed, posting_progress
 from xcptui.tui.screens.dialogs import ChoiceDialog

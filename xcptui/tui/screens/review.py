@@ -16,7 +16,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.errors import XcptuiError
-from xcptui.engine.isoread import IsoSource
+from xcptui.engine.iso.read import IsoSource
 from xcptui.tui import engine_access, fmt
 from xcptui.tui import recipe_ops as ops
 from xcptui.tui.guard import guarded

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xcptui.engine.errors import InputError
-from xcptui.engine.rpmheader import (
+from xcptui.engine.rpm.header import (
     ENTRY_SIZE,
     HEADER_MAGIC,
     LEAD_SIZE,

@@ -34,8 +34,8 @@ from defusedxml.ElementTree import DefusedXMLParser, ParseError
 from xcptui.engine.errors import InputError
 
 if TYPE_CHECKING:
-    from xcptui.engine.bootcfg import BootConfig, BootEntry
-    from xcptui.engine.isoread import IsoSource
+    from xcptui.engine.boot.config import BootConfig, BootEntry
+    from xcptui.engine.iso.read import IsoSource
     from xcptui.engine.recipe import Recipe
 
 MAX_SIZE = 1 << 20  # an answerfile is a few hundred bytes; refuse anything absurd
@@ -665,7 +665,8 @@ class IsoAnswerfileFacts:
 
 def iso_facts(src: IsoSource) -> IsoAnswerfileFacts:
     """Read the product version (.treeinfo) and the boot menus of the source ISO."""
-    from xcptui.engine import bootcfg, treeinfo
+    from xcptui.engine.boot import config as bootcfg
+    from xcptui.engine.repo import treeinfo
 
     out = IsoAnswerfileFacts()
     if src.exists("/.treeinfo"):

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from xcptui.engine.errors import InputError, XcptuiError
+from xcptui.engine.repo.treeinfo import TreeInfo
 from xcptui.engine.tools import require
-from xcptui.engine.treeinfo import TreeInfo
 
 TREEINFO = "/.treeinfo"
 REPOMD = "/repodata/repomd.xml"

@@ -11,10 +11,10 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from xcptui.engine import hybrid
 from xcptui.engine.errors import XcptuiError
 from xcptui.engine.events import NULL_PROGRESS, Progress
-from xcptui.engine.isoread import IsoSource
+from xcptui.engine.iso import hybrid
+from xcptui.engine.iso.read import IsoSource
 
 ISOLINUX_CFG = "/boot/isolinux/isolinux.cfg"
 GRUB_CFG = "/EFI/xenserver/grub.cfg"
@@ -90,7 +90,7 @@ def gather(src: IsoSource, progress: Progress = NULL_PROGRESS,
 
 def install_img_facts(src: IsoSource, progress: Progress = NULL_PROGRESS,
                       cancel: threading.Event | None = None) -> dict[str, Any]:
-    from xcptui.engine import installimg
+    from xcptui.engine.initrd import image as installimg
 
     off, size = src.extent(INSTALL_IMG)
     out: dict[str, Any] = {"size": size}
@@ -113,8 +113,8 @@ def install_img_facts(src: IsoSource, progress: Progress = NULL_PROGRESS,
 
 def boot_facts(src: IsoSource) -> dict[str, Any]:
     """Parse the three boot configs and say whether they agree."""
-    from xcptui.engine import bootcfg
-    from xcptui.engine.boot_plan import load_configs
+    from xcptui.engine.boot import config as bootcfg
+    from xcptui.engine.build.boot_stage import load_configs
 
     out: dict[str, Any] = {"configs": {}, "differences": [], "problems": []}
     try:
@@ -134,7 +134,7 @@ def boot_facts(src: IsoSource) -> dict[str, Any]:
 
 
 def repo_facts(src: IsoSource, ti: dict[str, dict[str, str]]) -> dict[str, Any]:
-    from xcptui.engine import signing
+    from xcptui.engine.repo import signing
 
     st = signing.detect(src)
     out: dict[str, Any] = {

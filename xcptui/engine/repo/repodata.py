@@ -29,7 +29,7 @@ import createrepo_c as cr
 
 from xcptui.engine.errors import BuildError, InputError
 from xcptui.engine.events import NULL_PROGRESS, Progress, check
-from xcptui.engine.rpmheader import (
+from xcptui.engine.rpm.header import (
     Hasher,
     RepodataFiles,
     RpmInfo,

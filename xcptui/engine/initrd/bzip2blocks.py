@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from xcptui.engine.compression import Source, human
 from xcptui.engine.errors import InputError
+from xcptui.engine.initrd.compression import Source, human
 
 BLOCK_MAGIC = 0x314159265359
 EOS_MAGIC = 0x177245385090
@@ -410,7 +410,7 @@ def split_stream(data: bytes) -> tuple[int, list[BlockBits], int]:
     first_crc = bits_at(data, 80, 32)
     if first_crc == combined:  # one block: the common case, no scan needed
         return level, [BlockBits(data, 32, eos - 32, first_crc)], combined
-    from xcptui.engine.compression import MemorySource
+    from xcptui.engine.initrd.compression import MemorySource
 
     starts = [b for b in find_markers(MemorySource(data), 4, (eos >> 3) + 1, BLOCK_MAGIC)
               if b < eos]

@@ -12,14 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from xcptui.engine import bootcfg, efiboot
+from xcptui.engine.boot import config as bootcfg
 from xcptui.engine.errors import BuildError, InputError
-from xcptui.engine.isoread import IsoSource
+from xcptui.engine.iso import efiboot
+from xcptui.engine.iso.read import IsoSource
 from xcptui.engine.recipe import Recipe
 
 if TYPE_CHECKING:
-    from xcptui.engine.answerfile import AnswerfilePlan
-    from xcptui.engine.build import BuildPlan
+    from xcptui.engine.boot.answerfile import AnswerfilePlan
+    from xcptui.engine.build.runner import BuildPlan
 
 ISOLINUX_CFG = "/boot/isolinux/isolinux.cfg"
 GRUB_CFG = "/EFI/xenserver/grub.cfg"
@@ -72,7 +73,7 @@ def _relabel(line: str, before: bootcfg.BootConfig, after: bootcfg.BootConfig,
 
 def plan_identity(src: IsoSource, recipe: Recipe, plan: BuildPlan) -> None:
     """.treeinfo [build] number / product version, on top of any packages/signing edit."""
-    from xcptui.engine import treeinfo
+    from xcptui.engine.repo import treeinfo
 
     iso = recipe.iso
     if iso.build_number is None and iso.product_version is None:
@@ -95,7 +96,7 @@ def plan_identity(src: IsoSource, recipe: Recipe, plan: BuildPlan) -> None:
 def plan_answerfile(src: IsoSource, recipe: Recipe) -> AnswerfilePlan | None:
     if recipe.answerfile is None:
         return None
-    from xcptui.engine import answerfile
+    from xcptui.engine.boot import answerfile
 
     return answerfile.plan_answerfile(recipe, src)
 

@@ -33,10 +33,10 @@ from typing import Any
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring, iterparse
 
-from xcptui.engine import hybrid
 from xcptui.engine.errors import Cancelled, XcptuiError
 from xcptui.engine.events import NULL_PROGRESS, Progress, check
-from xcptui.engine.isoread import SECTOR, IsoSource
+from xcptui.engine.iso import hybrid
+from xcptui.engine.iso.read import SECTOR, IsoSource
 from xcptui.engine.tools import which
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -248,7 +248,7 @@ def check_eltorito_uefi(ctx: _Ctx) -> Check:
 def _load_efiboot(ctx: _Ctx) -> None:
     if ctx.efiboot_files is not None or ctx.efiboot_error is not None:
         return
-    from xcptui.engine import efiboot
+    from xcptui.engine.iso import efiboot
 
     try:
         ctx.efiboot_host = ctx.host_copy(EFIBOOT_IMG)
@@ -335,7 +335,8 @@ def check_gpt(ctx: _Ctx) -> Check:
 def _load_configs(ctx: _Ctx) -> None:
     if ctx.configs or ctx.config_errors:
         return
-    from xcptui.engine import bootcfg, efiboot
+    from xcptui.engine.boot import config as bootcfg
+    from xcptui.engine.iso import efiboot
 
     for cname, path, kind in (("isolinux", ISOLINUX_CFG, bootcfg.ISOLINUX),
                               ("grub", GRUB_CFG, bootcfg.GRUB)):
@@ -364,7 +365,8 @@ def _load_configs(ctx: _Ctx) -> None:
 
 def check_boot_configs(ctx: _Ctx) -> Check:
     title = "Boot menus agree"
-    from xcptui.engine import bootcfg, efiboot
+    from xcptui.engine.boot import config as bootcfg
+    from xcptui.engine.iso import efiboot
 
     _load_configs(ctx)
     problems = list(ctx.config_errors.values())  # each names its file
@@ -463,7 +465,7 @@ def _scan_with_lbzip2(path: Path, off: int, size: int, cancel: threading.Event |
     Returns None when lbzip2 is missing or the image is not exactly one bzip2 stream
     (then the engine's own scanner, which knows segments, does the job).
     """
-    from xcptui.engine import bzip2blocks, compression, cpio
+    from xcptui.engine.initrd import bzip2blocks, compression, cpio
 
     exe = which("lbzip2")
     if exe is None:
@@ -555,7 +557,7 @@ def _scan_image(ctx: _Ctx, off: int, size: int) -> _ImageScan:
     fast = _scan_with_lbzip2(ctx.src.path, off, size, ctx.cancel)
     if fast is not None:
         return fast
-    from xcptui.engine import installimg
+    from xcptui.engine.initrd import image as installimg
 
     img = installimg.InstallImage.open(ctx.src.path, off, size, name="install.img",
                                        progress=ctx.progress, cancel=ctx.cancel)
@@ -807,7 +809,7 @@ def check_deps(ctx: _Ctx, state: _RepoState) -> Check:
     title = "xcp-ng-deps closure"
     if state.primary is None:
         return Check("deps", title, SKIP, "no readable repodata")
-    from xcptui.engine import solver
+    from xcptui.engine.repo import solver
 
     try:
         rs = solver.RepoSolver.from_repodata(state.primary, state.filelists)
@@ -837,7 +839,7 @@ def check_treeinfo(ctx: _Ctx, state: _RepoState) -> Check:
                          f"{TREEINFO} is missing: the installer does not recognise the ISO as "
                          "its main repository")
         return Check("treeinfo", title, SKIP, "no .treeinfo and no repository (netinstall ISO)")
-    from xcptui.engine import treeinfo
+    from xcptui.engine.repo import treeinfo
 
     try:
         ti = treeinfo.TreeInfo.from_bytes(src.read(TREEINFO))
@@ -867,7 +869,7 @@ def check_treeinfo(ctx: _Ctx, state: _RepoState) -> Check:
 
 def _sig_creation_time(data: bytes) -> int | None:
     """Creation time of the first OpenPGP signature packet (v3 or v4 subpacket 2)."""
-    from xcptui.engine import signing
+    from xcptui.engine.repo import signing
 
     try:
         raw = signing._dearmor(data, "repomd.xml.asc") if data.lstrip().startswith(b"-----") \
@@ -912,7 +914,7 @@ def check_signature(ctx: _Ctx, state: _RepoState) -> Check:
         return Check("signature", title, SKIP, "repomd.xml is not signed")
     if not src.exists(REPOMD):
         return Check("signature", title, FAIL, f"{REPOMD_ASC} exists but {REPOMD} does not")
-    from xcptui.engine import treeinfo
+    from xcptui.engine.repo import treeinfo
 
     keys: list[str] = []
     if src.exists(TREEINFO):

@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from xcptui.engine import bzip2blocks as bzb
-from xcptui.engine import cpio, kmod
-from xcptui.engine.compression import (
+from xcptui.engine.errors import BuildError, InputError, XcptuiError
+from xcptui.engine.events import NULL_PROGRESS, Progress, check
+from xcptui.engine.initrd import bzip2blocks as bzb
+from xcptui.engine.initrd import cpio, kmod
+from xcptui.engine.initrd.compression import (
     CHUNK,
     SUPPORTED,
     FileRegion,
@@ -47,8 +49,6 @@ from xcptui.engine.compression import (
     human,
     open_encoder,
 )
-from xcptui.engine.errors import BuildError, InputError, XcptuiError
-from xcptui.engine.events import NULL_PROGRESS, Progress, check
 
 S_IFMT = 0o170000
 MAX_SYMLINK_HOPS = 40
@@ -1075,7 +1075,7 @@ class _Planner:
         return kernels[0], note
 
     def add_rpm(self, ed: AddRpmPayload) -> None:
-        from xcptui.engine import rpmpayload
+        from xcptui.engine.rpm import payload as rpmpayload
 
         payload = rpmpayload.read_payload(Path(ed.source))
         label = payload.label

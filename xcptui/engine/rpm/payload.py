@@ -16,9 +16,9 @@ from pathlib import Path
 import libarchive
 import libarchive.exception
 
-from xcptui.engine import cpio
 from xcptui.engine.errors import InputError
-from xcptui.engine.rpmheader import HeaderBlock, read_layout
+from xcptui.engine.initrd import cpio
+from xcptui.engine.rpm.header import HeaderBlock, read_layout
 
 TAG_NAME = 1000
 TAG_OLDFILENAMES = 1027

@@ -21,7 +21,7 @@ from pycdlib.pycdlibexception import PyCdlibException
 
 from xcptui.engine.errors import BuildError, InputError
 from xcptui.engine.events import Progress, check
-from xcptui.engine.isoread import IsoSource, norm
+from xcptui.engine.iso.read import IsoSource, norm
 
 JOLIET_MAX = 64
 _D_CHARS = re.compile(r"[^A-Z0-9_]")

@@ -19,13 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from xcptui.engine import repo as repo_mod
-from xcptui.engine import signing
 from xcptui.engine.errors import BuildError, InputError
 from xcptui.engine.events import NULL_PROGRESS, Progress
 from xcptui.engine.events import check as check_cancel
 from xcptui.engine.recipe import Recipe
-from xcptui.engine.rpmheader import (
+from xcptui.engine.repo import repodata as repo_mod
+from xcptui.engine.repo import signing
+from xcptui.engine.repo.solver import (
+    ALT_KERNEL,
+    INSTALLER_TARGET,
+    InstallerCheck,
+    RepoSolver,
+    check_installer,
+)
+from xcptui.engine.rpm.header import (
     Dep,
     RpmInfo,
     evrcmp,
@@ -34,14 +41,7 @@ from xcptui.engine.rpmheader import (
     read_repomd,
     read_rpm,
 )
-from xcptui.engine.rpmwrite import rebuild_package
-from xcptui.engine.solver import (
-    ALT_KERNEL,
-    INSTALLER_TARGET,
-    InstallerCheck,
-    RepoSolver,
-    check_installer,
-)
+from xcptui.engine.rpm.writer import rebuild_package
 
 PACKAGES = "/Packages"
 REPODATA = "/repodata"

@@ -23,7 +23,7 @@ from pathlib import Path
 import solv
 
 from xcptui.engine.errors import InputError
-from xcptui.engine.rpmheader import Dep, RpmInfo
+from xcptui.engine.rpm.header import Dep, RpmInfo
 
 INSTALLER_TARGET = "xcp-ng-deps"
 ALT_KERNEL = "kernel-alt"

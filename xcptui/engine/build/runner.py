@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from xcptui.engine import hybrid
 from xcptui.engine.errors import BuildError, InputError, XcptuiError
 from xcptui.engine.events import NULL_PROGRESS, Progress, check
-from xcptui.engine.isoread import IsoSource
-from xcptui.engine.isowrite import IsoChanges, apply, master
+from xcptui.engine.iso import hybrid
+from xcptui.engine.iso.read import IsoSource
+from xcptui.engine.iso.write import IsoChanges, apply, master
 from xcptui.engine.recipe import Recipe
 
 ISOLINUX_CFG = "/boot/isolinux/isolinux.cfg"
@@ -97,7 +97,7 @@ def equivalent_command(source: Path, recipe_path: Path | None, output: Path) -> 
 
 
 def _installimg_edits(recipe: Recipe, afp: Any) -> list[Any]:
-    from xcptui.engine import installimg as ii
+    from xcptui.engine.initrd import image as ii
 
     edits: list[Any] = []
     inst = recipe.installer
@@ -133,7 +133,7 @@ def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress
 
 def _plan_into(plan: BuildPlan, src: IsoSource, recipe: Recipe, workdir: Path,
                progress: Progress, cancel: threading.Event | None) -> None:
-    from xcptui.engine import boot_plan
+    from xcptui.engine.build import boot_stage as boot_plan
 
     name = src.path.name
     if not src.eltorito():
@@ -142,7 +142,7 @@ def _plan_into(plan: BuildPlan, src: IsoSource, recipe: Recipe, workdir: Path,
 
     # identity
     if recipe.iso.volume_id is not None and recipe.iso.volume_id != src.volume_id:
-        from xcptui.engine import identity
+        from xcptui.engine.iso import identity
 
         identity.validate_volume_id(recipe.iso.volume_id)
         plan.iso.volume_id = recipe.iso.volume_id
@@ -161,7 +161,7 @@ def _plan_into(plan: BuildPlan, src: IsoSource, recipe: Recipe, workdir: Path,
         if not src.exists(INSTALL_IMG):
             raise InputError(f"{name}: has no /install.img; the recipe's installer changes "
                              "need it")
-        from xcptui.engine import installimg as ii
+        from xcptui.engine.initrd import image as ii
 
         off, size = src.extent(INSTALL_IMG)
         # Edits that can change a kernel tree need depmod, which reads every module:
@@ -186,7 +186,7 @@ def _plan_into(plan: BuildPlan, src: IsoSource, recipe: Recipe, workdir: Path,
 
     # Packages/, repodata, xcp-ng-deps, signing
     if recipe.touches_repo():
-        from xcptui.engine import packages
+        from xcptui.engine.repo import packages
 
         pplan = packages.plan(src, recipe, workdir, progress, cancel)
         for path, host in pplan.iso_changes.items():
@@ -254,7 +254,7 @@ def build(source: Path, recipe: Recipe, output: Path, progress: Progress = NULL_
             progress.finish_step()
             check(cancel)
             if plan.image_plan is not None and not plan.image_plan.empty:
-                from xcptui.engine import installimg as ii
+                from xcptui.engine.initrd import image as ii
 
                 new_img = workdir / "install.img"
                 with open(new_img, "wb") as f:
@@ -262,7 +262,7 @@ def build(source: Path, recipe: Recipe, output: Path, progress: Progress = NULL_
                 plan.iso.put[INSTALL_IMG] = new_img
             _write_text_files(plan, workdir)
             if plan.efiboot_grub is not None:
-                from xcptui.engine import efiboot
+                from xcptui.engine.iso import efiboot
 
                 new_efi = workdir / "efiboot.img"
                 efi_src = workdir / "efiboot.orig.img"
@@ -309,7 +309,7 @@ def build(source: Path, recipe: Recipe, output: Path, progress: Progress = NULL_
         command=equivalent_command(source, recipe.path, output),
     )
     if verify:
-        from xcptui.engine import verify as verify_mod
+        from xcptui.engine.verify import checks as verify_mod
 
         result.verify = verify_mod.verify(output, progress=progress, cancel=cancel)
     return result

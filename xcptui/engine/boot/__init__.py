@@ -1,0 +1,2 @@
+"""Boot configurations: isolinux.cfg and grub.cfg parse/edit/compare, and answerfiles.
+"""

@@ -1,0 +1,2 @@
+"""RPM files: header reading, the lead/signature/header writer, payload entries.
+"""

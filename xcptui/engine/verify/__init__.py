@@ -1,0 +1,2 @@
+"""Checks of a built ISO, independent of the writer, and the QEMU smoke boot.
+"""
