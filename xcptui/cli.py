@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from xcptui import __version__
 from xcptui.engine.errors import Cancelled, XcptuiError
 from xcptui.engine.events import Progress, ProgressEvent
+from xcptui.engine.layout import PACKAGES
 
 EXIT_INTERNAL = 70
 
@@ -100,7 +101,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         f = facts.gather(src, deep=not args.quick)
         if args.json:
             data = f.to_dict()
-            if src.exists("/Packages") and not args.quick:
+            if src.exists(PACKAGES) and not args.quick:
                 from xcptui.engine.repo import packages
 
                 data["packages"] = [p.to_dict() for p in packages.list_packages(src)]
@@ -193,7 +194,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     with _open_iso(args.iso) as src:
         if inner is not None:
             return _ls_image(src, outer, inner, args)
-        if outer.rstrip("/") == "/Packages" and src.exists("/Packages"):
+        if outer.rstrip("/") == PACKAGES and src.exists(PACKAGES):
             from xcptui.engine.repo import packages
 
             pk = packages.list_packages(src)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from xcptui.engine.errors import Cancelled
+from xcptui.engine.layout import EventKind
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class ProgressEvent:
     "done" (the step finished).
     """
 
-    kind: str
+    kind: EventKind
     step: str
     done: int = 0
     total: int = 0
@@ -60,7 +61,7 @@ class Progress:
         self._step, self._done, self._total = name, 0, total
         self._step_t0 = time.monotonic()
         self._last = 0.0
-        self._emit(ProgressEvent("step", name, 0, total))
+        self._emit(ProgressEvent(EventKind.STEP, name, 0, total))
 
     def advance(self, nbytes: int) -> None:
         self.update(self._done + nbytes)
@@ -72,27 +73,25 @@ class Progress:
         now = time.monotonic()
         if now - self._last >= self.min_interval or (self._total and done >= self._total):
             self._last = now
-            self._emit(
-                ProgressEvent("bytes", self._step, done, self._total, elapsed=now - self._step_t0)
-            )
+            self._emit(ProgressEvent(EventKind.BYTES, self._step, done, self._total,
+                                     elapsed=now - self._step_t0))
 
     def finish_step(self) -> None:
         self._emit(
             ProgressEvent(
-                "done", self._step, self._done, self._total,
+                EventKind.DONE, self._step, self._done, self._total,
                 elapsed=time.monotonic() - self._step_t0,
             )
         )
 
     def log(self, message: str) -> None:
-        self._emit(ProgressEvent("log", self._step, message=message))
+        self._emit(ProgressEvent(EventKind.LOG, self._step, message=message))
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
-        self._emit(ProgressEvent("warn", self._step, message=message))
+        self._emit(ProgressEvent(EventKind.WARN, self._step, message=message))
 
 
-NULL_PROGRESS = Progress()
 
 
 def check(cancel: threading.Event | None) -> None:

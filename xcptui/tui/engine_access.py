@@ -13,7 +13,7 @@ from types import ModuleType
 
 from xcptui.engine.build import facts as facts_mod
 from xcptui.engine.errors import XcptuiError
-from xcptui.engine.events import NULL_PROGRESS, Progress
+from xcptui.engine.events import Progress
 from xcptui.engine.iso import hybrid
 from xcptui.engine.iso.read import IsoSource
 
@@ -59,9 +59,10 @@ def has(*names: str) -> bool:
     return all(optional(n) is not None for n in names)
 
 
-def gather_facts(src: IsoSource, progress: Progress = NULL_PROGRESS,
+def gather_facts(src: IsoSource, progress: Progress | None = None,
                  cancel: threading.Event | None = None) -> facts_mod.IsoFacts:
     """``facts.gather`` (deep), or as many facts as the engine modules present allow."""
+    progress = progress or Progress()
     try:
         return facts_mod.gather(src, progress, cancel, deep=True)
     except (ImportError, NotImplementedError):

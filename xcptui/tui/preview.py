@@ -14,7 +14,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from xcptui.engine.events import NULL_PROGRESS, Progress
+from xcptui.engine.events import Progress
 from xcptui.tui import fmt, readers
 from xcptui.tui.browse_model import IMG, ISO, RPM, NodeInfo
 from xcptui.tui.session import Session
@@ -90,8 +90,9 @@ def modinfo_preview(mi: Any, kernels: list[str]) -> RenderableType:
     ])
 
 
-def build(s: Session, info: NodeInfo, progress: Progress = NULL_PROGRESS,
+def build(s: Session, info: NodeInfo, progress: Progress | None = None,
           cancel: threading.Event | None = None) -> RenderableType:
+    progress = progress or Progress()
     kernels = s.kernels()
     if info.virtual:
         return Group(_header(info.path, "pending addition"),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from xcptui.engine.errors import InputError
-from xcptui.engine.events import NULL_PROGRESS, Progress
+from xcptui.engine.events import Progress
 from xcptui.tui import engine_access
 from xcptui.tui.session import Session
 
@@ -26,9 +26,10 @@ def rpm_info_host(s: Session, path: Path) -> Any:
     return s.rpm_headers[key]
 
 
-def rpm_info_iso(s: Session, iso_path: str, progress: Progress = NULL_PROGRESS,
+def rpm_info_iso(s: Session, iso_path: str, progress: Progress | None = None,
                  cancel: threading.Event | None = None) -> Any:
     """RpmInfo of an RPM on the ISO: copied to a temporary file (streamed), then read."""
+    progress = progress or Progress()
     key = f"iso:{iso_path}"
     if key not in s.rpm_headers:
         rh = engine_access.require("rpmheader", "reading RPM headers")
@@ -81,8 +82,9 @@ def read_for_edit_img(s: Session, path: str) -> bytes:
     return bytes(img.read(path.strip("/")))
 
 
-def list_packages(s: Session, progress: Progress = NULL_PROGRESS,
+def list_packages(s: Session, progress: Progress | None = None,
                   cancel: threading.Event | None = None) -> list[Any]:
+    progress = progress or Progress()
     if s.packages is None:
         pk = engine_access.require("packages", "listing Packages/")
         s.packages = list(pk.list_packages(s.iso, progress, cancel))

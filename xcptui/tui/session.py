@@ -9,11 +9,10 @@ from typing import Any
 
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.build.facts import IsoFacts
-from xcptui.engine.events import NULL_PROGRESS, Progress
+from xcptui.engine.events import Progress
 from xcptui.engine.iso.read import IsoSource
+from xcptui.engine.layout import INSTALL_IMG
 from xcptui.tui import engine_access, pending
-
-INSTALL_IMG = "/install.img"
 
 
 @dataclass
@@ -55,9 +54,10 @@ class Session:
     def image_loaded(self) -> bool:
         return self._image is not None
 
-    def image(self, progress: Progress = NULL_PROGRESS,
+    def image(self, progress: Progress | None = None,
               cancel: threading.Event | None = None) -> Any:
         """The InstallImage (opened once, then cached). Call from a worker thread."""
+        progress = progress or Progress()
         with self._image_lock:
             if self._image is None:
                 ii = engine_access.require("installimg", "reading install.img")

@@ -32,6 +32,7 @@ from defusedxml.common import DTDForbidden, EntitiesForbidden, ExternalReference
 from defusedxml.ElementTree import DefusedXMLParser, ParseError
 
 from xcptui.engine.errors import InputError
+from xcptui.engine.layout import GRUB_CFG, ISOLINUX_CFG, TREEINFO
 
 if TYPE_CHECKING:
     from xcptui.engine.boot.config import BootConfig, BootEntry
@@ -669,13 +670,13 @@ def iso_facts(src: IsoSource) -> IsoAnswerfileFacts:
     from xcptui.engine.repo import treeinfo
 
     out = IsoAnswerfileFacts()
-    if src.exists("/.treeinfo"):
+    if src.exists(TREEINFO):
         try:
-            out.version = treeinfo.TreeInfo.from_bytes(src.read("/.treeinfo")).product_version
+            out.version = treeinfo.TreeInfo.from_bytes(src.read(TREEINFO)).product_version
         except InputError:
             out.version = None
-    for cname, path, kind in (("isolinux", "/boot/isolinux/isolinux.cfg", bootcfg.ISOLINUX),
-                              ("grub", "/EFI/xenserver/grub.cfg", bootcfg.GRUB)):
+    for cname, path, kind in (("isolinux", ISOLINUX_CFG, bootcfg.ISOLINUX),
+                              ("grub", GRUB_CFG, bootcfg.GRUB)):
         if src.exists(path):
             out.configs[cname] = bootcfg.BootConfig.from_bytes(src.read(path), kind,
                                                                path.lstrip("/"))

@@ -16,18 +16,20 @@ from xcptui.engine.boot import config as bootcfg
 from xcptui.engine.errors import BuildError, InputError
 from xcptui.engine.iso import efiboot
 from xcptui.engine.iso.read import IsoSource
+from xcptui.engine.layout import (
+    EFIBOOT_GRUB,
+    EFIBOOT_GRUB_NAME,
+    EFIBOOT_IMG,
+    GRUB_CFG,
+    ISOLINUX_CFG,
+    TREEINFO,
+)
 from xcptui.engine.recipe import Recipe
 
 if TYPE_CHECKING:
     from xcptui.engine.boot.answerfile import AnswerfilePlan
     from xcptui.engine.build.runner import BuildPlan
 
-ISOLINUX_CFG = "/boot/isolinux/isolinux.cfg"
-GRUB_CFG = "/EFI/xenserver/grub.cfg"
-EFIBOOT_IMG = "/boot/efiboot.img"
-EFIBOOT_GRUB = "/EFI/xenserver/grub.cfg"
-EFIBOOT_NAME = "boot/efiboot.img:/EFI/xenserver/grub.cfg"
-TREEINFO = "/.treeinfo"
 
 
 @dataclass
@@ -53,7 +55,7 @@ def load_configs(src: IsoSource) -> BootConfigs:
         grub = bootcfg.BootConfig.from_bytes(src.read(GRUB_CFG), "grub", GRUB_CFG.lstrip("/"))
     if src.exists(EFIBOOT_IMG):
         data = efiboot.read_file_from_bytes(src.read(EFIBOOT_IMG), EFIBOOT_GRUB)
-        efi = bootcfg.BootConfig.from_bytes(data, "grub", EFIBOOT_NAME)
+        efi = bootcfg.BootConfig.from_bytes(data, "grub", EFIBOOT_GRUB_NAME)
     return BootConfigs(iso, grub, efi)
 
 

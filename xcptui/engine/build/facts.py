@@ -12,14 +12,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from xcptui.engine.errors import XcptuiError
-from xcptui.engine.events import NULL_PROGRESS, Progress
+from xcptui.engine.events import Progress
 from xcptui.engine.iso import hybrid
 from xcptui.engine.iso.read import IsoSource
-
-ISOLINUX_CFG = "/boot/isolinux/isolinux.cfg"
-GRUB_CFG = "/EFI/xenserver/grub.cfg"
-TREEINFO = "/.treeinfo"
-INSTALL_IMG = "/install.img"
+from xcptui.engine.layout import GRUB_CFG, INSTALL_IMG, ISOLINUX_CFG, PACKAGES, REPOMD, TREEINFO
 
 
 @dataclass
@@ -59,9 +55,10 @@ def product_of(ti: dict[str, dict[str, str]]) -> str:
     return f"{out} (build {build})" if build else out
 
 
-def gather(src: IsoSource, progress: Progress = NULL_PROGRESS,
+def gather(src: IsoSource, progress: Progress | None = None,
            cancel: threading.Event | None = None, *, deep: bool = True) -> IsoFacts:
     """Collect the ISO's facts; ``deep`` also scans install.img (seconds on a real ISO)."""
+    progress = progress or Progress()
     f = IsoFacts(str(src.path), src.size, src.volume_id, src.name_source)
     f.eltorito = [asdict(b) for b in src.eltorito()]
     if not f.eltorito:
@@ -88,8 +85,9 @@ def gather(src: IsoSource, progress: Progress = NULL_PROGRESS,
     return f
 
 
-def install_img_facts(src: IsoSource, progress: Progress = NULL_PROGRESS,
+def install_img_facts(src: IsoSource, progress: Progress | None = None,
                       cancel: threading.Event | None = None) -> dict[str, Any]:
+    progress = progress or Progress()
     from xcptui.engine.initrd import image as installimg
 
     off, size = src.extent(INSTALL_IMG)
@@ -138,14 +136,14 @@ def repo_facts(src: IsoSource, ti: dict[str, dict[str, str]]) -> dict[str, Any]:
 
     st = signing.detect(src)
     out: dict[str, Any] = {
-        "packages_dir": src.exists("/Packages"),
-        "repodata": src.exists("/repodata/repomd.xml"),
+        "packages_dir": src.exists(PACKAGES),
+        "repodata": src.exists(REPOMD),
         "signed_repomd": st.repomd_asc,
         "treeinfo_keys": list(st.keys),
         "key_files_present": [k for k in st.keys if src.exists("/" + k)],
         "signed": st.signed,
     }
     if out["packages_dir"]:
-        out["rpm_count"] = sum(1 for e in src.listdir("/Packages") if e.name.endswith(".rpm"))
+        out["rpm_count"] = sum(1 for e in src.listdir(PACKAGES) if e.name.endswith(".rpm"))
     out["signing"] = st.describe() if out["repodata"] else "no repository (netinstall ISO)"
     return out

@@ -21,18 +21,17 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from xcptui.engine.errors import BuildError, InputError, XcptuiError
-from xcptui.engine.events import NULL_PROGRESS, Progress, check
+from xcptui.engine.events import Progress, check
 from xcptui.engine.iso import hybrid
 from xcptui.engine.iso.read import IsoSource
 from xcptui.engine.iso.write import IsoChanges, apply, master
+from xcptui.engine.layout import (
+    EFIBOOT_GRUB,
+    EFIBOOT_IMG,
+    INSTALL_IMG,
+    TREEINFO,
+)
 from xcptui.engine.recipe import Recipe
-
-ISOLINUX_CFG = "/boot/isolinux/isolinux.cfg"
-GRUB_CFG = "/EFI/xenserver/grub.cfg"
-EFIBOOT_IMG = "/boot/efiboot.img"
-EFIBOOT_GRUB = "/EFI/xenserver/grub.cfg"  # path inside efiboot.img
-TREEINFO = "/.treeinfo"
-INSTALL_IMG = "/install.img"
 
 
 @dataclass
@@ -237,9 +236,10 @@ def _write_text_files(plan: BuildPlan, workdir: Path) -> None:
         plan.iso.put[iso_path] = host
 
 
-def build(source: Path, recipe: Recipe, output: Path, progress: Progress = NULL_PROGRESS,
+def build(source: Path, recipe: Recipe, output: Path, progress: Progress | None = None,
           cancel: threading.Event | None = None, *, verify: bool = True) -> BuildResult:
     """Build ``output`` from ``source`` with ``recipe``. Leaves nothing behind on failure."""
+    progress = progress or Progress()
     t0 = time.monotonic()
     source, output = Path(source), Path(output).expanduser()
     check_output_path(source, output)

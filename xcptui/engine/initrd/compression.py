@@ -33,24 +33,25 @@ from pathlib import Path
 from typing import BinaryIO, Generic, Protocol, TypeVar
 
 from xcptui.engine.errors import InputError
+from xcptui.engine.layout import Codec
 from xcptui.engine.tools import require
 
 CHUNK = 1 << 20
 MAX_OUT = 8 << 20  # cap on one decompress call's output (a bomb stays bounded)
 
 # codec -> magic. "cpio" is an uncompressed newc archive (e.g. early microcode).
-MAGICS: tuple[tuple[str, bytes], ...] = (
-    ("bzip2", b"BZh"),
-    ("gzip", b"\x1f\x8b"),
-    ("xz", b"\xfd7zXZ\x00"),
-    ("zstd", b"\x28\xb5\x2f\xfd"),
-    ("lzma", b"\x5d\x00\x00"),
-    ("cpio", b"070701"),
-    ("cpio", b"070702"),
-    ("lz4", b"\x02\x21\x4c\x18"),
-    ("lzo", b"\x89LZO"),
+MAGICS: tuple[tuple[Codec, bytes], ...] = (
+    (Codec.BZIP2, b"BZh"),
+    (Codec.GZIP, b"\x1f\x8b"),
+    (Codec.XZ, b"\xfd7zXZ\x00"),
+    (Codec.ZSTD, b"\x28\xb5\x2f\xfd"),
+    (Codec.LZMA, b"\x5d\x00\x00"),
+    (Codec.CPIO, b"070701"),
+    (Codec.CPIO, b"070702"),
+    (Codec.LZ4, b"\x02\x21\x4c\x18"),
+    (Codec.LZO, b"\x89LZO"),
 )
-SUPPORTED = ("bzip2", "gzip", "xz", "zstd", "lzma", "cpio")
+SUPPORTED = (Codec.BZIP2, Codec.GZIP, Codec.XZ, Codec.ZSTD, Codec.LZMA, Codec.CPIO)
 
 
 class Source(Protocol):

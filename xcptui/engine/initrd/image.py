@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from xcptui.engine.errors import BuildError, InputError, XcptuiError
-from xcptui.engine.events import NULL_PROGRESS, Progress, check
+from xcptui.engine.events import Progress, check
 from xcptui.engine.initrd import bzip2blocks as bzb
 from xcptui.engine.initrd import cpio, kmod
 from xcptui.engine.initrd.compression import (
@@ -49,6 +49,7 @@ from xcptui.engine.initrd.compression import (
     human,
     open_encoder,
 )
+from xcptui.engine.layout import EntryKind
 
 S_IFMT = 0o170000
 MAX_SYMLINK_HOPS = 40
@@ -114,9 +115,10 @@ class Entry:
         }
 
 
-_TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK,
-              "chardev": stat.S_IFCHR, "blockdev": stat.S_IFBLK, "fifo": stat.S_IFIFO,
-              "socket": stat.S_IFSOCK}
+_TYPE_BITS: dict[str, int] = {EntryKind.FILE: stat.S_IFREG, EntryKind.DIR: stat.S_IFDIR,
+              EntryKind.SYMLINK: stat.S_IFLNK, EntryKind.CHARDEV: stat.S_IFCHR,
+              EntryKind.BLOCKDEV: stat.S_IFBLK, EntryKind.FIFO: stat.S_IFIFO,
+              EntryKind.SOCKET: stat.S_IFSOCK}
 
 
 @dataclass
@@ -184,7 +186,7 @@ class InstallImage:
             img._spool_pred = spool
             img._spool_dir = Path(tempfile.mkdtemp(prefix="xcptui-spool-", dir=spool_dir))
         try:
-            img._scan(progress or NULL_PROGRESS, cancel)
+            img._scan(progress or Progress(), cancel)
         except BaseException:
             img.close()
             raise
@@ -1522,7 +1524,7 @@ def plan(img: InstallImage, edits: list[Any], *, progress: Progress | None = Non
     Nothing is written anywhere but a temporary directory for depmod, removed before
     returning. An empty edit list gives an empty plan (``plan.empty``).
     """
-    progress = progress or NULL_PROGRESS
+    progress = progress or Progress()
     if not edits:
         return ImagePlan()
     progress.step(f"{img.name}: planning {len(edits)} change(s)")
@@ -1587,7 +1589,7 @@ def write(img: InstallImage, plan: ImagePlan, out: BinaryIO, *,
     bzip2 stream in which every original block lying wholly inside unchanged bytes is
     reused as is (``reuse_blocks=False`` re-encodes everything: the reference path).
     """
-    progress = progress or NULL_PROGRESS
+    progress = progress or Progress()
     progress.step(f"{img.name}: writing", plan.new_usize)
     w = _Counter(out)
     stats = WriteStats()
@@ -1821,7 +1823,7 @@ def extract(img: InstallImage, path: str, dest: Path, *, progress: Progress | No
     access, e.g. etc/shadow); device nodes, fifos and sockets are skipped and listed.
     Unsafe names and anything that would land outside ``dest`` are refused.
     """
-    progress = progress or NULL_PROGRESS
+    progress = progress or Progress()
     top = cpio.image_path(path)
     if top is None:
         raise InputError(f"{img.name}: refusing unsafe path {path}")

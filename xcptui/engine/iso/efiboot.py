@@ -17,11 +17,12 @@ import tempfile
 from pathlib import Path
 
 from xcptui.engine.errors import BuildError, InputError
+from xcptui.engine.layout import EFIBOOT_GRUB as GRUB_CFG
+from xcptui.engine.layout import EFIBOOT_IMG, EFIBOOT_LOADER
 from xcptui.engine.tools import require
 
-NAME = "boot/efiboot.img"
-GRUB_CFG = "/EFI/xenserver/grub.cfg"
-LOADER = "/EFI/BOOT/BOOTX64.EFI"
+NAME = EFIBOOT_IMG.lstrip("/")  # for messages
+LOADER = EFIBOOT_LOADER
 SEARCH_LINE = "search --file --set /install.img"
 _TIMEOUT = 60  # seconds; mtools on a 3 MB image takes milliseconds
 

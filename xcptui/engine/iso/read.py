@@ -24,7 +24,7 @@ import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
 from xcptui.engine.errors import InputError
-from xcptui.engine.events import NULL_PROGRESS, Progress, check
+from xcptui.engine.events import Progress, check
 
 SECTOR = 2048
 PLATFORMS = {0: "BIOS", 1: "PowerPC", 2: "Mac", 0xEF: "UEFI"}
@@ -323,13 +323,14 @@ class IsoSource:
         reader: BinaryIO = io.BufferedReader(RegionReader(self.path, off, size), 1 << 20)
         return reader
 
-    def extract(self, iso_path: str, dest: Path, progress: Progress = NULL_PROGRESS,
+    def extract(self, iso_path: str, dest: Path, progress: Progress | None = None,
                 cancel: threading.Event | None = None) -> list[Path]:
         """Copy a file or a subtree to ``dest`` (a directory); files come out user-writable.
 
         Nothing is written outside ``dest``; El Torito images are not added as
         "[BOOT]" files.
         """
+        progress = progress or Progress()
         top = self.entry(iso_path)
         dest = Path(dest)
         if dest.exists() and not dest.is_dir():

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from xcptui.engine.errors import BuildError, InputError
-from xcptui.engine.events import NULL_PROGRESS, Progress
+from xcptui.engine.events import Progress
 from xcptui.engine.events import check as check_cancel
+from xcptui.engine.layout import PACKAGES, REPODATA
 from xcptui.engine.recipe import Recipe
 from xcptui.engine.repo import repodata as repo_mod
 from xcptui.engine.repo import signing
@@ -43,8 +44,6 @@ from xcptui.engine.rpm.header import (
 )
 from xcptui.engine.rpm.writer import rebuild_package
 
-PACKAGES = "/Packages"
-REPODATA = "/repodata"
 META = INSTALLER_TARGET  # the meta package the installer installs
 INSTALLABLE_ARCHES = {"x86_64", "noarch", "i686", "i586", "i486", "i386"}
 
@@ -220,9 +219,10 @@ def _load_source(iso: _Iso, workdir: Path, *, full: bool, progress: Progress,
     return src
 
 
-def list_packages(iso: _Iso, progress: Progress = NULL_PROGRESS,
+def list_packages(iso: _Iso, progress: Progress | None = None,
                   cancel: threading.Event | None = None) -> list[RpmInfo]:
     """Every RPM in /Packages, sorted by name (repodata when it matches, else headers)."""
+    progress = progress or Progress()
     with tempfile.TemporaryDirectory(prefix="xcptui-pk-") as td:
         src = _load_source(iso, Path(td), full=False, progress=progress, cancel=cancel)
         out = sorted(src.infos.values(), key=lambda i: (i.name, i.nevra))
@@ -471,13 +471,14 @@ def _check_removals(st: _State) -> None:
 # public API
 
 
-def check(iso: _Iso, recipe: Recipe | None = None, progress: Progress = NULL_PROGRESS,
+def check(iso: _Iso, recipe: Recipe | None = None, progress: Progress | None = None,
           cancel: threading.Event | None = None) -> CheckReport:
     """The installer's dependency check, for the ISO as it is or with ``recipe`` applied.
 
     Bad input (a broken RPM in the recipe, an unknown package to remove...) raises; a
     broken closure is reported (``ok`` False), never raised.
     """
+    progress = progress or Progress()
     state = signing.detect(iso)
     with tempfile.TemporaryDirectory(prefix="xcptui-check-") as td:
         work = Path(td)
@@ -534,7 +535,7 @@ def _report(res: InstallerCheck | None, not_installed: list[str], count: int, si
     return rep
 
 
-def plan(iso: _Iso, recipe: Recipe, workdir: Path, progress: Progress = NULL_PROGRESS,
+def plan(iso: _Iso, recipe: Recipe, workdir: Path, progress: Progress | None = None,
          cancel: threading.Event | None = None, *, treeinfo: bytes | None = None
          ) -> PackagesPlan:
     """Validate the recipe's repository changes and compute them into ``workdir``.
@@ -543,6 +544,7 @@ def plan(iso: _Iso, recipe: Recipe, workdir: Path, progress: Progress = NULL_PRO
     (default: the source's). Raises InputError (nothing computed) for any bad input or a
     broken dependency closure unless ``packages.force``.
     """
+    progress = progress or Progress()
     out = PackagesPlan()
     if not recipe.touches_repo():
         return out

@@ -28,7 +28,7 @@ from typing import Any
 import createrepo_c as cr
 
 from xcptui.engine.errors import BuildError, InputError
-from xcptui.engine.events import NULL_PROGRESS, Progress, check
+from xcptui.engine.events import Progress, check
 from xcptui.engine.rpm.header import (
     Hasher,
     RepodataFiles,
@@ -111,13 +111,14 @@ def _revision() -> str:
 
 def write_repodata(entries: list[RepoEntry], out_root: Path, *, old: OldRepo | None = None,
                    database: bool | None = None, db_compression: str | None = None,
-                   progress: Progress = NULL_PROGRESS,
+                   progress: Progress | None = None,
                    cancel: threading.Event | None = None) -> RepodataResult:
     """Write ``out_root/repodata`` for ``entries`` (an empty list gives an empty repository).
 
     ``database`` None: sqlite databases when the old repodata had them (else none).
     The directory is created fresh; nothing outside it is written.
     """
+    progress = progress or Progress()
     t0 = time.monotonic()
     if database is None:
         database = old.database if old is not None else False

@@ -27,12 +27,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from xcptui.engine.errors import InputError, XcptuiError
+from xcptui.engine.layout import REPOMD_ASC, TREEINFO
 from xcptui.engine.repo.treeinfo import TreeInfo
 from xcptui.engine.tools import require
 
-TREEINFO = "/.treeinfo"
-REPOMD = "/repodata/repomd.xml"
-REPOMD_ASC = "/repodata/repomd.xml.asc"
 DEFAULT_KEY_FILE = "RPM-GPG-KEY-xcpng"
 KEY_FILE_PREFIX = "RPM-GPG-KEY"
 STRONG_DIGESTS = {8: "SHA256", 9: "SHA384", 10: "SHA512", 11: "SHA224"}

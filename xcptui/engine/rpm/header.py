@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 import createrepo_c as cr
 
 from xcptui.engine.errors import InputError
-from xcptui.engine.events import NULL_PROGRESS, Progress, check
+from xcptui.engine.events import Progress, check
 
 # --- format constants -------------------------------------------------------------------
 
@@ -546,7 +546,7 @@ class Hasher:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def read_headers(items: list[tuple[Path, str]], progress: Progress = NULL_PROGRESS,
+def read_headers(items: list[tuple[Path, str]], progress: Progress | None = None,
                  cancel: threading.Event | None = None) -> list[RpmInfo]:
     """Validate and read the headers of many RPMs ((path, href) pairs), without hashing.
 
@@ -555,6 +555,7 @@ def read_headers(items: list[tuple[Path, str]], progress: Progress = NULL_PROGRE
     and mtime are set on the package. ``checksum`` is None and ``package.pkgId`` must be
     set to the file's sha256 (:class:`Hasher`) before the package is written anywhere.
     """
+    progress = progress or Progress()
     out: list[RpmInfo] = []
     progress.step("read RPM headers", len(items))
     with _HeaderFile() as head:
@@ -581,7 +582,7 @@ def read_headers(items: list[tuple[Path, str]], progress: Progress = NULL_PROGRE
     return out
 
 
-def read_rpms(items: list[tuple[Path, str]], progress: Progress = NULL_PROGRESS,
+def read_rpms(items: list[tuple[Path, str]], progress: Progress | None = None,
               cancel: threading.Event | None = None, *, workers: int | None = None
               ) -> list[RpmInfo]:
     """Read many RPMs ((path, href) pairs, in order) like :func:`read_rpm`, faster:
@@ -590,6 +591,7 @@ def read_rpms(items: list[tuple[Path, str]], progress: Progress = NULL_PROGRESS,
     (Headers first: a Python thread making many small system calls next to busy hashing
     threads loses much of its time waiting for the GIL.)
     """
+    progress = progress or Progress()
     infos = read_headers(items, progress, cancel)
     progress.step("checksum RPMs", sum(i.size for i in infos))
     with Hasher(workers) as hasher:

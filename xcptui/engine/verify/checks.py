@@ -34,25 +34,28 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring, iterparse
 
 from xcptui.engine.errors import Cancelled, XcptuiError
-from xcptui.engine.events import NULL_PROGRESS, Progress, check
+from xcptui.engine.events import Progress, check
 from xcptui.engine.iso import hybrid
 from xcptui.engine.iso.read import SECTOR, IsoSource
+from xcptui.engine.layout import (
+    EFI_LOADER,
+    EFIBOOT_GRUB,
+    EFIBOOT_IMG,
+    GRUB_CFG,
+    INSTALL_IMG,
+    ISOLINUX_BIN,
+    ISOLINUX_CFG,
+    ISOLINUX_DIR,
+    PACKAGES,
+    REPOMD,
+    REPOMD_ASC,
+    TREEINFO,
+    CheckStatus,
+)
 from xcptui.engine.tools import which
 
-PASS, FAIL, SKIP = "pass", "fail", "skip"
+PASS, FAIL, SKIP = CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.SKIP
 
-ISOLINUX_DIR = "/boot/isolinux"
-ISOLINUX_BIN = "/boot/isolinux/isolinux.bin"
-ISOLINUX_CFG = "/boot/isolinux/isolinux.cfg"
-GRUB_CFG = "/EFI/xenserver/grub.cfg"
-EFIBOOT_IMG = "/boot/efiboot.img"
-EFIBOOT_GRUB = "/EFI/xenserver/grub.cfg"
-EFI_LOADER = "/EFI/BOOT/BOOTX64.EFI"
-INSTALL_IMG = "/install.img"
-TREEINFO = "/.treeinfo"
-REPOMD = "/repodata/repomd.xml"
-REPOMD_ASC = "/repodata/repomd.xml.asc"
-PACKAGES = "/Packages"
 
 NS_REPO = "{http://linux.duke.edu/metadata/repo}"
 NS_COMMON = "{http://linux.duke.edu/metadata/common}"
@@ -1007,9 +1010,10 @@ def _last_line(err: bytes) -> str:
 # driver
 
 
-def verify(iso_path: Path | str, progress: Progress = NULL_PROGRESS,
+def verify(iso_path: Path | str, progress: Progress | None = None,
            cancel: threading.Event | None = None) -> Report:
     """Run every check on ``iso_path``; InputError only when it is not an ISO at all."""
+    progress = progress or Progress()
     t0 = time.monotonic()
     path = Path(iso_path)
     report = Report(str(path))

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from xcptui.engine.errors import Cancelled, InputError, ToolMissing
-from xcptui.engine.events import NULL_PROGRESS, Progress, check
+from xcptui.engine.events import Progress, check
 from xcptui.engine.tools import require, which
 
 MODES = ("bios-cd", "bios-usb", "uefi-cd", "uefi-usb")
@@ -352,7 +352,7 @@ def _tail(path: Path) -> str:
 
 
 def smoke_boot(iso: Path | str, marker: str | None = None, timeout: float = 120,
-               modes: Sequence[str] = MODES, progress: Progress = NULL_PROGRESS,
+               modes: Sequence[str] = MODES, progress: Progress | None = None,
                cancel: threading.Event | None = None, *, success: str = DEFAULT_SUCCESS,
                memory_mb: int = 1024, accel: str | None = None,
                log_dir: Path | None = None) -> BootReport:
@@ -363,6 +363,7 @@ def smoke_boot(iso: Path | str, marker: str | None = None, timeout: float = 120,
     ToolMissing when QEMU is not installed; UEFI modes are skipped (with the reason)
     when OVMF is missing.
     """
+    progress = progress or Progress()
     path = Path(iso)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
