@@ -1,5 +1,125 @@
 """Headless engine: everything xcptui does, with no UI imports.
 
-The TUI and the CLI are thin layers over this package. Nothing here may import
-textual or rich (enforced by tests/test_import_hygiene.py).
+The CLI and the TUI import only this module's public API (``__all__``) and
+``xcptui.engine.layout``. Names load lazily, so ``xcptui ls`` does not pay for
+importing the build or the dependency solver. Nothing under this package may use
+Textual, Rich or the TUI package (import-linter contracts in pyproject.toml).
+
+Packages, lowest layer first: basics (``errors``, ``events``, ``tools``,
+``layout``) < ``recipe`` | ``iso`` < ``rpm`` < ``initrd`` | ``repo`` < ``boot``
+< ``verify`` < ``build``. See docs/DESIGN.md.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> "module:attribute"
+_EXPORTS: dict[str, str] = {
+    # errors and progress
+    "XcptuiError": "errors:XcptuiError", "InputError": "errors:InputError",
+    "RecipeError": "errors:RecipeError", "ToolMissing": "errors:ToolMissing",
+    "BuildError": "errors:BuildError", "Cancelled": "errors:Cancelled",
+    "Progress": "events:Progress", "ProgressEvent": "events:ProgressEvent",
+    "check_cancel": "events:check",
+    "require_tool": "tools:require", "which_tool": "tools:which",
+    # the recipe
+    "Recipe": "recipe.model:Recipe", "recipe": "recipe:",
+    # reading
+    "IsoSource": "iso.read:IsoSource", "IsoEntry": "iso.read:IsoEntry",
+    "inspect_hybrid": "iso.hybrid:inspect",
+    "validate_volume_id": "iso.identity:validate_volume_id",
+    "volume_id_problem": "iso.identity:volume_id_problem",
+    "InstallImage": "initrd.image:InstallImage", "ImageEntry": "initrd.image:Entry",
+    "AddDriver": "initrd.image:AddDriver", "AddRpmPayload": "initrd.image:AddRpmPayload",
+    "plan_image": "initrd.image:plan", "extract_image": "initrd.image:extract",
+    "DEPMOD_INPUTS": "initrd.kmod:DEPMOD_INPUTS", "read_modinfo": "initrd.kmod:read_modinfo",
+    "ModInfo": "initrd.kmod:ModInfo",
+    "read_rpm": "rpm.header:read_rpm", "RpmInfo": "rpm.header:RpmInfo",
+    "evrcmp": "rpm.header:evrcmp",
+    "list_packages": "repo.packages:list_packages", "check_packages": "repo.packages:check",
+    "CheckReport": "repo.packages:CheckReport",
+    "validate_build_number": "repo.treeinfo:validate_build_number",
+    "validate_version": "repo.treeinfo:validate_version",
+    "TreeInfo": "repo.treeinfo:TreeInfo",
+    # facts, plan, build, verify
+    "IsoFacts": "build.facts:IsoFacts", "gather_facts": "build.facts:gather",
+    "BuildPlan": "build.runner:BuildPlan", "BuildResult": "build.runner:BuildResult",
+    "plan_build": "build.runner:plan_build", "build": "build.runner:build",
+    "check_output_path": "build.runner:check_output_path",
+    "default_output": "build.runner:default_output",
+    "equivalent_command": "build.runner:equivalent_command",
+    "verify": "verify.checks:verify", "VerifyReport": "verify.checks:Report",
+    "smoke_boot": "verify.qemuboot:smoke_boot", "BootReport": "verify.qemuboot:BootReport",
+}
+
+__all__ = [
+    "AddDriver", "AddRpmPayload", "BootReport", "BuildError", "BuildPlan", "BuildResult",
+    "Cancelled", "CheckReport", "DEPMOD_INPUTS", "ImageEntry", "InputError", "InstallImage",
+    "IsoEntry", "IsoFacts", "IsoSource", "ModInfo", "Progress", "ProgressEvent", "Recipe",
+    "RecipeError", "RpmInfo", "ToolMissing", "TreeInfo", "VerifyReport", "XcptuiError", "build",
+    "check_cancel", "check_output_path", "check_packages", "default_output",
+    "equivalent_command", "evrcmp", "extract_image", "gather_facts", "inspect_hybrid",
+    "list_packages", "plan_build", "plan_image", "read_modinfo", "read_rpm", "recipe",
+    "require_tool", "smoke_boot", "validate_build_number", "validate_version",
+    "validate_volume_id", "verify", "volume_id_problem", "which_tool",
+]
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    mod_name, _, attr = target.partition(":")
+    mod = importlib.import_module(f"{__name__}.{mod_name}")
+    value = getattr(mod, attr) if attr else mod
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
+    from xcptui.engine import recipe
+    from xcptui.engine.build.facts import IsoFacts
+    from xcptui.engine.build.facts import gather as gather_facts
+    from xcptui.engine.build.runner import (
+        BuildPlan,
+        BuildResult,
+        build,
+        check_output_path,
+        default_output,
+        equivalent_command,
+        plan_build,
+    )
+    from xcptui.engine.errors import (
+        BuildError,
+        Cancelled,
+        InputError,
+        RecipeError,
+        ToolMissing,
+        XcptuiError,
+    )
+    from xcptui.engine.events import Progress, ProgressEvent
+    from xcptui.engine.events import check as check_cancel
+    from xcptui.engine.initrd.image import AddDriver, AddRpmPayload, InstallImage
+    from xcptui.engine.initrd.image import Entry as ImageEntry
+    from xcptui.engine.initrd.image import extract as extract_image
+    from xcptui.engine.initrd.image import plan as plan_image
+    from xcptui.engine.initrd.kmod import DEPMOD_INPUTS, ModInfo, read_modinfo
+    from xcptui.engine.iso.hybrid import inspect as inspect_hybrid
+    from xcptui.engine.iso.identity import validate_volume_id, volume_id_problem
+    from xcptui.engine.iso.read import IsoEntry, IsoSource
+    from xcptui.engine.recipe.model import Recipe
+    from xcptui.engine.repo.packages import CheckReport, list_packages
+    from xcptui.engine.repo.packages import check as check_packages
+    from xcptui.engine.repo.treeinfo import TreeInfo, validate_build_number, validate_version
+    from xcptui.engine.rpm.header import RpmInfo, evrcmp, read_rpm
+    from xcptui.engine.tools import require as require_tool
+    from xcptui.engine.tools import which as which_tool
+    from xcptui.engine.verify.checks import Report as VerifyReport
+    from xcptui.engine.verify.checks import verify
+    from xcptui.engine.verify.qemuboot import BootReport, smoke_boot

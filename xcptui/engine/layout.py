@@ -101,3 +101,27 @@ def iso_path(path: str) -> str:
     """An ISO path in its one spelling: absolute, no trailing slash ("/" stays)."""
     p = "/" + path.strip("/")
     return p
+
+
+def safe_relpath(name: str) -> str | None:
+    """The archive member ``name`` as a clean relative path, or None when it is unsafe.
+
+    "./etc/shadow" -> "etc/shadow", "." -> "" (the root). Absolute names and names
+    with a ".." component are unsafe: they could escape an extraction directory, so
+    callers must never use them to build a host path.
+    """
+    if name.startswith("/"):
+        return None
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        return None
+    return "/".join(parts)
+
+
+def image_path(path: str) -> str | None:
+    """A path given by a user ("/etc/shadow", "./etc/shadow", "etc/shadow/") normalised.
+
+    Unlike archive names, a leading "/" means the root of the image. Returns None
+    when the path climbs out of the root with "..".
+    """
+    return safe_relpath(path.lstrip("/"))

@@ -18,6 +18,8 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from xcptui.engine.layout import image_path, safe_relpath  # noqa: F401 (re-exported)
+
 MAGIC_NEWC = b"070701"
 MAGIC_CRC = b"070702"  # same layout plus a byte-sum checksum of the data
 HEADER_LEN = 110  # magic + 13 * 8 hex digits
@@ -54,30 +56,6 @@ def pad4(n: int) -> int:
 def entry_type(st_mode: int) -> str:
     """"file", "dir", "symlink", "chardev", "blockdev", "fifo", "socket" or "unknown"."""
     return _TYPES.get(stat.S_IFMT(st_mode), "unknown")
-
-
-def safe_relpath(name: str) -> str | None:
-    """The archive member ``name`` as a clean relative path, or None when it is unsafe.
-
-    "./etc/shadow" -> "etc/shadow", "." -> "" (the root). Absolute names and names
-    with a ".." component are unsafe: they could escape an extraction directory, so
-    callers must never use them to build a host path.
-    """
-    if name.startswith("/"):
-        return None
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        return None
-    return "/".join(parts)
-
-
-def image_path(path: str) -> str | None:
-    """A path given by a user ("/etc/shadow", "./etc/shadow", "etc/shadow/") normalised.
-
-    Unlike archive names, a leading "/" means the root of the image. Returns None
-    when the path climbs out of the root with "..".
-    """
-    return safe_relpath(path.lstrip("/"))
 
 
 def checksum(data: bytes) -> int:

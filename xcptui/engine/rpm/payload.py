@@ -16,8 +16,8 @@ from pathlib import Path
 import libarchive
 import libarchive.exception
 
+from xcptui.engine import layout
 from xcptui.engine.errors import InputError
-from xcptui.engine.initrd import cpio
 from xcptui.engine.rpm.header import HeaderBlock, read_layout
 
 TAG_NAME = 1000
@@ -89,7 +89,7 @@ def read_owners(path: Path) -> tuple[str, dict[str, tuple[str, str]]]:
         files = [dirs[i] + b for i, b in zip(idx, bases, strict=False) if i < len(dirs)]
     owners = {}
     for i, f in enumerate(files):
-        rel = cpio.image_path(f)
+        rel = layout.image_path(f)
         if rel is not None:
             owners[rel] = (users[i] if i < len(users) else "root",
                            groups[i] if i < len(groups) else "root")
@@ -127,7 +127,7 @@ def read_payload(path: Path) -> RpmPayload:
 
 def _convert(e: libarchive.ArchiveEntry, owners: dict[str, tuple[str, str]], label: str
              ) -> PayloadEntry:
-    rel = cpio.safe_relpath(e.pathname)
+    rel = layout.safe_relpath(e.pathname)
     if not rel:
         raise InputError(f"{label}: payload entry with an unsafe name: {e.pathname}")
     kind = _entry_type(e)
@@ -137,7 +137,7 @@ def _convert(e: libarchive.ArchiveEntry, owners: dict[str, tuple[str, str]], lab
     if kind == "symlink":
         target = e.linkpath
     elif kind == "hardlink":
-        target = cpio.safe_relpath(e.linkpath or "")
+        target = layout.safe_relpath(e.linkpath or "")
         if not target:
             raise InputError(f"{label}: hardlink {rel} has an unsafe target")
     return PayloadEntry(
