@@ -45,8 +45,9 @@ _EXPORTS: dict[str, str] = {
     "TreeInfo": "repo.treeinfo:TreeInfo",
     # facts, plan, build, verify
     "IsoFacts": "build.facts:IsoFacts", "gather_facts": "build.facts:gather",
-    "BuildPlan": "build.runner:BuildPlan", "BuildResult": "build.runner:BuildResult",
-    "plan_build": "build.runner:plan_build", "build": "build.runner:build",
+    "BuildPlan": "build.plan:BuildPlan", "BuildResult": "build.runner:BuildResult",
+    "plan_build": "build.plan:plan_build", "build": "build.runner:build",
+    "plan_boot_effects": "build.plan:plan_boot_effects", "BootEffects": "build.plan:BootEffects",
     "check_output_path": "build.runner:check_output_path",
     "default_output": "build.runner:default_output",
     "equivalent_command": "build.runner:equivalent_command",
@@ -55,15 +56,15 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
-    "AddDriver", "AddRpmPayload", "BootReport", "BuildError", "BuildPlan", "BuildResult",
-    "Cancelled", "CheckReport", "DEPMOD_INPUTS", "ImageEntry", "InputError", "InstallImage",
-    "IsoEntry", "IsoFacts", "IsoSource", "ModInfo", "Progress", "ProgressEvent", "Recipe",
-    "RecipeError", "RpmInfo", "ToolMissing", "TreeInfo", "VerifyReport", "XcptuiError", "build",
-    "check_cancel", "check_output_path", "check_packages", "default_output",
-    "equivalent_command", "evrcmp", "extract_image", "gather_facts", "inspect_hybrid",
-    "list_packages", "plan_build", "plan_image", "read_modinfo", "read_rpm", "recipe",
-    "require_tool", "smoke_boot", "validate_build_number", "validate_version",
-    "validate_volume_id", "verify", "volume_id_problem", "which_tool",
+    "AddDriver", "AddRpmPayload", "BootEffects", "BootReport", "BuildError", "BuildPlan",
+    "BuildResult", "Cancelled", "CheckReport", "DEPMOD_INPUTS", "ImageEntry", "InputError",
+    "InstallImage", "IsoEntry", "IsoFacts", "IsoSource", "ModInfo", "Progress", "ProgressEvent",
+    "Recipe", "RecipeError", "RpmInfo", "ToolMissing", "TreeInfo", "VerifyReport",
+    "XcptuiError", "build", "check_cancel", "check_output_path", "check_packages",
+    "default_output", "equivalent_command", "evrcmp", "extract_image", "gather_facts",
+    "inspect_hybrid", "list_packages", "plan_boot_effects", "plan_build", "plan_image",
+    "read_modinfo", "read_rpm", "recipe", "require_tool", "smoke_boot", "validate_build_number",
+    "validate_version", "validate_volume_id", "verify", "volume_id_problem", "which_tool",
 ]
 
 
@@ -86,14 +87,13 @@ if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
     from xcptui.engine import recipe
     from xcptui.engine.build.facts import IsoFacts
     from xcptui.engine.build.facts import gather as gather_facts
+    from xcptui.engine.build.plan import BootEffects, BuildPlan, plan_boot_effects, plan_build
     from xcptui.engine.build.runner import (
-        BuildPlan,
         BuildResult,
         build,
         check_output_path,
         default_output,
         equivalent_command,
-        plan_build,
     )
     from xcptui.engine.errors import (
         BuildError,

@@ -11,7 +11,6 @@ from typing import Any
 
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.errors import XcptuiError
-from xcptui.tui import engine_access
 from xcptui.tui.session import Session
 
 
@@ -39,28 +38,19 @@ def summarise(bootcfg: Any, before: Any, after: Any) -> list[str]:
 
 
 def compute(s: Session, rec: recipe_mod.Recipe) -> Effects:
+    from xcptui.engine import layout, plan_boot_effects
+    from xcptui.engine.boot import config as bootcfg
+    from xcptui.engine.build import boot_stage
+
     out = Effects()
     try:
-        build = engine_access.require("build", "the build planner")
-        boot_plan = engine_access.require("boot_plan", "boot config editing")
-        bootcfg = engine_access.require("bootcfg", "boot config editing")
-        plan = build.BuildPlan()
-        if rec.iso.volume_id is not None and rec.iso.volume_id != s.iso.volume_id:
-            identity = engine_access.require("identity", "volume id checks")
-            identity.validate_volume_id(rec.iso.volume_id)
-            out.changes.append(f"volume id: {s.iso.volume_id!r} -> {rec.iso.volume_id!r}")
-        boot_plan.plan_identity(s.iso, rec, plan)
-        plan.answerfile = boot_plan.plan_answerfile(s.iso, rec)
-        if plan.answerfile is not None:
-            plan.changes += list(plan.answerfile.messages)
-            plan.warnings += list(plan.answerfile.warnings)
-        boot_plan.plan_boot(s.iso, rec, plan)
-        out.changes += list(plan.changes)
-        out.warnings += list(plan.warnings)
-        cfgs = boot_plan.load_configs(s.iso)
-        paths = {"isolinux.cfg": boot_plan.ISOLINUX_CFG, "grub.cfg": boot_plan.GRUB_CFG}
+        eff = plan_boot_effects(s.iso, rec)
+        out.changes += eff.changes
+        out.warnings += eff.warnings
+        cfgs = boot_stage.load_configs(s.iso)
+        paths = {"isolinux.cfg": layout.ISOLINUX_CFG, "grub.cfg": layout.GRUB_CFG}
         for name, cfg in cfgs.items():
-            new = plan.new_text.get(paths[name]) if name in paths else plan.efiboot_grub
+            new = eff.new_text.get(paths[name]) if name in paths else eff.efiboot_grub
             after = cfg if new is None else bootcfg.BootConfig.from_bytes(new, cfg.kind,
                                                                           cfg.name)
             out.per_config.append((name, summarise(bootcfg, cfg, after)))

@@ -9,7 +9,7 @@ efiboot.img as the root), so an edit that misses one silently loses it on some p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from xcptui.engine.boot import config as bootcfg
@@ -28,7 +28,6 @@ from xcptui.engine.recipe import Recipe
 
 if TYPE_CHECKING:
     from xcptui.engine.boot.answerfile import AnswerfilePlan
-    from xcptui.engine.build.runner import BuildPlan
 
 
 
@@ -73,26 +72,36 @@ def _relabel(line: str, before: bootcfg.BootConfig, after: bootcfg.BootConfig,
     return line
 
 
-def plan_identity(src: IsoSource, recipe: Recipe, plan: BuildPlan) -> None:
-    """.treeinfo [build] number / product version, on top of any packages/signing edit."""
+@dataclass(frozen=True)
+class BootPart:
+    """What the boot stage produces: new file contents and the lines that describe them."""
+
+    new_text: dict[str, bytes] = field(default_factory=dict)  # ISO path -> new content
+    efiboot_grub: bytes | None = None  # new grub.cfg for inside boot/efiboot.img
+    changes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def plan_identity(src: IsoSource, recipe: Recipe, base: bytes | None = None) -> BootPart:
+    """.treeinfo [build] number / product version, on top of ``base`` (a signing edit)."""
     from xcptui.engine.repo import treeinfo
 
     iso = recipe.iso
     if iso.build_number is None and iso.product_version is None:
-        return
+        return BootPart()
     if not src.exists(TREEINFO):
         raise InputError(f"{src.path.name}: has no /.treeinfo (netinstall ISO?); "
                          "build_number/product_version need it")
-    base = plan.new_text.get(TREEINFO) or src.read(TREEINFO)
-    before = treeinfo.TreeInfo.from_bytes(base)
+    before = treeinfo.TreeInfo.from_bytes(base or src.read(TREEINFO))
     after = before
     if iso.build_number is not None:
         after = after.set_build_number(iso.build_number)
     if iso.product_version is not None:
         after = after.set_product_version(iso.product_version)
-    if after.text != before.text:
-        plan.new_text[TREEINFO] = after.to_bytes()
-        plan.changes += treeinfo.describe_changes(before, after)
+    if after.text == before.text:
+        return BootPart()
+    return BootPart(new_text={TREEINFO: after.to_bytes()},
+                    changes=tuple(treeinfo.describe_changes(before, after)))
 
 
 def plan_answerfile(src: IsoSource, recipe: Recipe) -> AnswerfilePlan | None:
@@ -103,13 +112,16 @@ def plan_answerfile(src: IsoSource, recipe: Recipe) -> AnswerfilePlan | None:
     return answerfile.plan_answerfile(recipe, src)
 
 
-def plan_boot(src: IsoSource, recipe: Recipe, plan: BuildPlan) -> None:
-    """Edit the three boot configs in step; record new contents in ``plan``."""
+def plan_boot(src: IsoSource, recipe: Recipe, afp: AnswerfilePlan | None) -> BootPart:
+    """Edit the three boot configs in step; return their new contents."""
     b = recipe.boot
-    afp = plan.answerfile
     if not (b.append or b.remove or b.default is not None or b.timeout is not None
             or (afp is not None and not afp.empty)):
-        return
+        return BootPart()
+    changes: list[str] = []
+    warnings: list[str] = []
+    new_text: dict[str, bytes] = {}
+    efiboot_grub: bytes | None = None
     cfgs = load_configs(src)
     if cfgs.isolinux is None and cfgs.grub is None:
         raise InputError(f"{src.path.name}: has neither {ISOLINUX_CFG} nor {GRUB_CFG}; "
@@ -136,22 +148,23 @@ def plan_boot(src: IsoSource, recipe: Recipe, plan: BuildPlan) -> None:
     for line, names in effects.items():
         where = f"all {everywhere} boot configs" if len(names) == everywhere and everywhere > 1 \
             else ", ".join(names)
-        plan.changes.append(f"boot ({where}): {line}")
+        changes.append(f"boot ({where}): {line}")
     if len(new) > 1:
         after_diff = bootcfg.compare(new)
         if after_diff and not before_diff:
             raise BuildError("boot configs would disagree after the edit: " + after_diff[0])
         if before_diff:
-            plan.warnings.append("the source's boot configs already disagree (kept as they "
-                                 "are): " + "; ".join(before_diff))
+            warnings.append("the source's boot configs already disagree (kept as they "
+                            "are): " + "; ".join(before_diff))
     if cfgs.isolinux is not None and new["isolinux.cfg"].text != cfgs.isolinux.text:
-        plan.new_text[ISOLINUX_CFG] = new["isolinux.cfg"].to_bytes()
+        new_text[ISOLINUX_CFG] = new["isolinux.cfg"].to_bytes()
     if cfgs.grub is not None and new["grub.cfg"].text != cfgs.grub.text:
-        plan.new_text[GRUB_CFG] = new["grub.cfg"].to_bytes()
+        new_text[GRUB_CFG] = new["grub.cfg"].to_bytes()
     if cfgs.efiboot is not None:
         efi_new = new["efiboot.img grub.cfg"]
         if efi_new.text != cfgs.efiboot.text:
             text = efiboot.ensure_search_line(efi_new.text)
-            plan.efiboot_grub = text.encode("utf-8", "surrogateescape")
+            efiboot_grub = text.encode("utf-8", "surrogateescape")
     elif cfgs.grub is not None and src.exists(EFIBOOT_IMG) is False:
-        plan.warnings.append("no boot/efiboot.img: only the ISO-side grub.cfg was edited")
+        warnings.append("no boot/efiboot.img: only the ISO-side grub.cfg was edited")
+    return BootPart(new_text, efiboot_grub, tuple(changes), tuple(warnings))

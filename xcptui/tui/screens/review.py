@@ -134,8 +134,7 @@ class ReviewStep(Step):
         with tempfile.TemporaryDirectory(prefix="xcptui-plan-") as td, \
                 IsoSource.open(s.source) as src:
             plan = build.plan_build(src, rec, Path(td), posting_progress(self, "job"), cancel)
-            if plan.image is not None:
-                plan.image.close()
+            plan.close()
             return plan
 
     def _show_plan(self, plan: Any, error: str | None) -> None:
