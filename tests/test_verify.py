@@ -26,6 +26,7 @@ from xcptui.engine.build import runner as build
 from xcptui.engine.errors import InputError
 from xcptui.engine.iso.read import IsoSource
 from xcptui.engine.verify import checks as verify
+from xcptui.engine.verify import signing as verify_signing
 
 MT_ENV = dict(os.environ, MTOOLS_SKIP_CHECK="1", MTOOLSRC=os.devnull)
 
@@ -105,7 +106,7 @@ def test_verify_cli_json_and_exit_codes(demo_iso: Path, capsys: pytest.CaptureFi
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is True and data["counts"]["fail"] == 0
     assert {c["id"] for c in data["checks"]} >= {"eltorito-bios", "repodata", "signature"}
-    assert all(set(c) == {"id", "title", "status", "evidence", "details"}
+    assert all(set(c) == {"id", "title", "status", "evidence", "details", "findings"}
                for c in data["checks"])
 
 
@@ -409,7 +410,7 @@ def test_stale_signature_without_gpg_uses_timestamps(demo_iso: Path, tmp_path: P
     repomd = _regenerated_repomd(demo_iso, tmp_path)
     bad = _replace_via_build(demo_iso, tmp_path / "stale-asc2.iso",
                              {"/repodata/repomd.xml": repomd}, tmp_path)
-    monkeypatch.setattr(verify, "which", lambda tool: None)
+    monkeypatch.setattr(verify_signing, "which", lambda tool: None)
     c = verify.verify(bad).get("signature")
     assert c is not None and c.status == "fail" and "stale signature" in c.evidence
     good = verify.verify(demo_iso).get("signature")
