@@ -30,11 +30,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from xcptui.engine.errors import InputError
-from xcptui.engine.initrd.compression import Source, human
+from xcptui.engine.initrd.compression import Source, budget_of, human
+from xcptui.engine.limits import DecodeBudget
 
 BLOCK_MAGIC = 0x314159265359
 EOS_MAGIC = 0x177245385090
 SCAN_CHUNK = 8 << 20
+BIG_BLOCK = 8 << 20  # a block decoding to more than this narrows the look-ahead
 
 
 class BlockError(Exception):
@@ -318,19 +320,27 @@ def decode_block(src: Source, block: Block, level: int) -> bytes:
 
 def decode_blocks(src: Source, blocks: Iterator[Block], level: int, *, workers: int = 2,
                   window: int = 6, check: Callable[[], None] | None = None,
-                  name: str = "install.img") -> Iterator[tuple[Block, bytes]]:
+                  name: str = "install.img",
+                  budget: DecodeBudget | None = None) -> Iterator[tuple[Block, bytes]]:
     """Decode blocks on a thread pool; yield (block, data) in stream order.
 
     A block that fails to decode may have been cut short by a false magic match
     inside its compressed data (about one chance in 10^6 per image): it is merged
     with the following candidate and tried again before the data is declared corrupt.
+
+    One block can decode to ~46 MB (runs of one byte), so the look-ahead starts at two
+    blocks and widens to ``window`` only while blocks decode to ordinary sizes: a
+    bomb never has more than a few such blocks in memory, and ``budget`` (by default
+    the source's) stops it by total size and ratio.
     """
+    budget = budget if budget is not None else budget_of(src, name)
     it = iter(blocks)
     q: collections.deque[tuple[Block, Future[bytes]]] = collections.deque()
+    ahead = min(2, window)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xcptui-bunzip") as ex:
         try:
             while True:
-                while len(q) < window:
+                while len(q) < ahead:
                     b = next(it, None)
                     if b is None:
                         break
@@ -344,6 +354,8 @@ def decode_blocks(src: Source, blocks: Iterator[Block], level: int, *, workers: 
                     data = fut.result()
                 except BlockError:
                     b, data = _merge_retry(src, b, q, it, level, name)
+                budget.add(("bzip2", b.start), len(data), (b.end - b.start + 7) >> 3)
+                ahead = window if len(data) <= BIG_BLOCK else min(2, window)
                 yield b, data
         finally:
             for _, f in q:

@@ -34,6 +34,7 @@ from typing import BinaryIO, Generic, Protocol, TypeVar
 
 from xcptui.engine.errors import InputError
 from xcptui.engine.layout import Codec
+from xcptui.engine.limits import DecodeBudget
 from xcptui.engine.tools import require
 
 CHUNK = 1 << 20
@@ -217,14 +218,18 @@ class SeqDecoder:
     """Decompress one segment starting at ``start`` of ``src`` as a stream of chunks.
 
     After ``chunks()`` is exhausted, ``end`` is the offset just after the segment.
-    Errors become one-line InputErrors naming the image.
+    Errors become one-line InputErrors naming the image. No chunk is larger than
+    MAX_OUT, and ``budget`` (by default the source's own, see ``budget_of``) stops a
+    compression bomb by total size and expansion ratio.
     """
 
-    def __init__(self, codec: str, src: Source, start: int, name: str = "install.img") -> None:
+    def __init__(self, codec: str, src: Source, start: int, name: str = "install.img",
+                 budget: DecodeBudget | None = None) -> None:
         if codec not in ("gzip", "xz", "lzma", "zstd", "bzip2"):
             raise ValueError(codec)
         self.codec, self.src, self.start, self.name = codec, src, start, name
         self.end = start
+        self.budget = budget if budget is not None else budget_of(src, name)
 
     def chunks(self) -> Iterator[bytes]:
         if self.codec == "zstd":
@@ -232,25 +237,32 @@ class SeqDecoder:
             return
         d = _decompressor(self.codec)
         pos = self.start
-        buf = b""
-        while True:
-            if not buf:
-                buf = self.src.pread(CHUNK, pos)
-                pos += len(buf)
+        buf = b""  # input read but not yet handed to the decompressor
+        produced = 0
+        while not d.eof:
+            if d.needs_input or buf:
                 if not buf:
-                    raise InputError(f"{self.name}: {self.codec} data truncated after "
-                                     f"{human(pos - self.start)}")
+                    buf = self.src.pread(CHUNK, pos)
+                    pos += len(buf)
+                    if not buf:
+                        raise InputError(f"{self.name}: {self.codec} data truncated after "
+                                         f"{human(pos - self.start)}")
+                data, buf = buf, b""
+            else:
+                data = b""  # the decompressor still holds output: drain it first
             try:
-                out = d.decompress(buf, MAX_OUT)
+                out = d.decompress(data, MAX_OUT)
             except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as e:
                 raise InputError(f"{self.name}: corrupt {self.codec} data near offset "
-                                 f"{pos - len(buf)} ({e})") from None
-            buf = d.unconsumed_tail if isinstance(d, _ZlibAdapter) else b""
+                                 f"{pos - len(data)} ({e})") from None
+            buf = d.unconsumed_tail
             if out:
+                produced += len(out)
+                self.budget.add((self.codec, self.start), produced, pos - self.start)
                 yield out
-            if d.eof:
-                self.end = pos - len(d.unused_data) - len(buf)
-                return
+            elif not data:
+                d.stalled()
+        self.end = pos - len(d.unused_data) - len(buf)
 
     def _zstd(self) -> Iterator[bytes]:
         exe = require("zstd", "read a zstd-compressed install.img")
@@ -260,15 +272,19 @@ class SeqDecoder:
         feeder = threading.Thread(target=_feed_pipe, daemon=True,
                                   args=(proc, self.src, self.start, self.end))
         feeder.start()
+        produced = 0
         try:
             assert proc.stdout is not None
             while True:
                 out = proc.stdout.read(CHUNK)
                 if not out:
                     break
+                produced += len(out)
+                # The frame's size stands for what was consumed: the tool reads ahead.
+                self.budget.add(("zstd", self.start), produced, self.end - self.start)
                 yield out
             feeder.join()
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            err = proc.stderr.read(4096).decode(errors="replace") if proc.stderr else ""
             if proc.wait() != 0:
                 raise InputError(f"{self.name}: corrupt zstd data ({err.strip()[:200]})")
         finally:
@@ -279,6 +295,20 @@ class SeqDecoder:
             for s in (proc.stdout, proc.stderr):
                 if s is not None:
                     s.close()
+
+
+def budget_of(src: Source, name: str) -> DecodeBudget:
+    """The decode budget shared by every decoder reading ``src`` (made on first use).
+
+    Keeping it on the source makes the caps apply to the whole install.img, across its
+    segments; updates are keyed, so decoding a segment again never counts twice.
+    """
+    b = getattr(src, "budget", None)
+    if not isinstance(b, DecodeBudget):
+        b = DecodeBudget(name)
+        with contextlib.suppress(AttributeError):
+            src.budget = b  # type: ignore[attr-defined]
+    return b
 
 
 def _feed_pipe(proc: subprocess.Popen[bytes], src: Source, start: int, end: int) -> None:
@@ -299,7 +329,11 @@ def _feed_pipe(proc: subprocess.Popen[bytes], src: Source, start: int, end: int)
 
 
 class _ZlibAdapter:
-    """zlib.decompressobj with the attribute names of the bz2/lzma decompressors."""
+    """zlib.decompressobj with the attribute names of the bz2/lzma decompressors.
+
+    zlib hands back the input it did not use (``unconsumed_tail``) and the caller
+    feeds it again; bz2/lzma keep it inside and ask for b"" (``needs_input`` False).
+    """
 
     def __init__(self) -> None:
         self._d = zlib.decompressobj(31)  # gzip wrapper only
@@ -312,6 +346,10 @@ class _ZlibAdapter:
         return self._d.eof
 
     @property
+    def needs_input(self) -> bool:
+        return True  # pending output, if any, comes out with the next input
+
+    @property
     def unused_data(self) -> bytes:
         return self._d.unused_data
 
@@ -319,31 +357,42 @@ class _ZlibAdapter:
     def unconsumed_tail(self) -> bytes:
         return self._d.unconsumed_tail
 
+    def stalled(self) -> None:
+        pass
+
 
 class _LzmaAdapter:
-    """LZMA/BZ2 decompressors keep unconsumed input inside; feed b"" to drain them."""
+    """LZMA/BZ2 decompressor; output past max_length is drained by feeding b"" again."""
 
     def __init__(self, d: lzma.LZMADecompressor | bz2.BZ2Decompressor) -> None:
         self._d = d
+        self._stuck = False
 
     def decompress(self, data: bytes, max_length: int) -> bytes:
-        out = self._d.decompress(data, max_length)
-        parts = [out]
-        # Drain buffered output so the caller's "buf = b''" never loses input.
-        while not self._d.eof and not self._d.needs_input:
-            more = self._d.decompress(b"", max_length)
-            if not more:
-                break
-            parts.append(more)
-        return b"".join(parts)
+        if data:
+            self._stuck = False
+        return self._d.decompress(data, max_length)
 
     @property
     def eof(self) -> bool:
         return self._d.eof
 
     @property
+    def needs_input(self) -> bool:
+        return self._stuck or self._d.needs_input
+
+    @property
     def unused_data(self) -> bytes:
         return self._d.unused_data
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return b""
+
+    def stalled(self) -> None:
+        # Drained nothing though it said it had more: give it input next time rather
+        # than spin (cannot happen with CPython's modules, but cheap to rule out).
+        self._stuck = True
 
 
 def _decompressor(codec: str) -> _ZlibAdapter | _LzmaAdapter:

@@ -18,13 +18,16 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from xcptui.engine import limits
 from xcptui.engine.layout import image_path, safe_relpath  # noqa: F401 (re-exported)
 
 MAGIC_NEWC = b"070701"
 MAGIC_CRC = b"070702"  # same layout plus a byte-sum checksum of the data
 HEADER_LEN = 110  # magic + 13 * 8 hex digits
 TRAILER = "TRAILER!!!"
-MAX_NAME = 65536  # sanity bound; the kernel's own limit is PATH_MAX (4096)
+# Sanity bound on one name. The kernel skips (does not reject) entries whose name is
+# longer than PATH_MAX (4096), so longer names are reported as a problem, not refused.
+MAX_NAME = 65536
 MAX_SYMLINK = 65536
 
 _TYPES = {
@@ -188,6 +191,7 @@ class NewcScanner:
     _pending: RawEntry | None = None
     _ignore_rest: bool = False
     stop_after_trailer: bool = False  # plain (uncompressed) segments end at their trailer
+    entries: int = 0  # headers seen; each costs the caller memory, so it is capped
 
     def rebase(self) -> None:
         """Count alignment from the current position (a new compressed segment)."""
@@ -285,6 +289,10 @@ class NewcScanner:
         if not raw_name.endswith(b"\0"):
             raise CpioFormatError("bad cpio header (name not NUL-terminated)", self._start)
         h = header_from_fields(magic, f, raw_name[:-1].split(b"\0", 1)[0])
+        self.entries += 1
+        if self.entries > limits.MAX_CPIO_ENTRIES:
+            raise CpioFormatError(f"more than {limits.MAX_CPIO_ENTRIES} cpio entries "
+                                  "(a bomb?)", self._start)
         data_off = self.pos
         size = h.filesize
         end = data_off + size + pad4(data_off + size - self.base)

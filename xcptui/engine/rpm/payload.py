@@ -16,7 +16,7 @@ from pathlib import Path
 import libarchive
 import libarchive.exception
 
-from xcptui.engine import layout
+from xcptui.engine import layout, limits
 from xcptui.engine.errors import InputError
 from xcptui.engine.rpm.header import HeaderBlock, read_layout
 
@@ -108,37 +108,72 @@ def _entry_type(e: libarchive.ArchiveEntry) -> str:
 
 
 def read_payload(path: Path) -> RpmPayload:
-    """Every payload entry of the RPM at ``path``; InputError if it is not a readable RPM."""
+    """Every payload entry of the RPM at ``path``; InputError if it is not a readable RPM.
+
+    File data is read block by block against a budget (total size, expansion ratio
+    against the RPM's size, entry count), so a payload bomb is refused after a bounded
+    amount of work and memory instead of being decompressed whole.
+    """
     path = Path(path)
     label = path.name
     if not path.is_file():
         raise InputError(f"{label}: no such file ({path})")
     name, owners = read_owners(path)
     out = RpmPayload(label, name)
+    budget = limits.DecodeBudget(f"{label}: payload", limits.MAX_RPM_PAYLOAD)
+    rpm_size = path.stat().st_size
     try:
         with libarchive.file_reader(str(path)) as archive:
             for e in archive:
-                out.entries.append(_convert(e, owners, label))
+                if len(out.entries) >= limits.MAX_CPIO_ENTRIES:
+                    raise InputError(f"{label}: payload has more than "
+                                     f"{limits.MAX_CPIO_ENTRIES} entries (a bomb?)")
+                out.entries.append(_convert(e, owners, label, budget, rpm_size,
+                                            len(out.entries)))
     except libarchive.exception.ArchiveError as e:
         raise InputError(f"{label}: cannot read the RPM payload (truncated or corrupt: "
                          f"{_short(e)})") from None
     return out
 
 
-def _convert(e: libarchive.ArchiveEntry, owners: dict[str, tuple[str, str]], label: str
-             ) -> PayloadEntry:
-    rel = layout.safe_relpath(e.pathname)
+def _read_data(e: libarchive.ArchiveEntry, budget: limits.DecodeBudget, key: int,
+               rpm_size: int) -> bytes:
+    """The entry's data, checked against the budget after every block it decodes."""
+    parts: list[bytes] = []
+    got = 0
+    for block in e.get_blocks():
+        parts.append(block)
+        got += len(block)
+        # Only the RPM's size is known as "compressed input": a fair ratio base.
+        budget.add(key, got, rpm_size)
+    return b"".join(parts)
+
+
+def _text(value: str | bytes | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return value or ""
+
+
+def _convert(e: libarchive.ArchiveEntry, owners: dict[str, tuple[str, str]], label: str,
+             budget: limits.DecodeBudget, rpm_size: int, index: int) -> PayloadEntry:
+    pathname = _text(e.pathname)
+    rel = layout.safe_relpath(pathname) if "\0" not in pathname else None
     if not rel:
-        raise InputError(f"{label}: payload entry with an unsafe name: {e.pathname}")
+        raise InputError(f"{label}: payload entry with an unsafe name: {pathname!r}")
     kind = _entry_type(e)
     user, group = owners.get(rel, (e.uname or "root", e.gname or "root"))
-    data = b"".join(e.get_blocks()) if kind in ("file", "hardlink") else b""
+    data = b""
+    if kind in ("file", "hardlink"):
+        data = _read_data(e, budget, index, rpm_size)
     target: str | None = None
     if kind == "symlink":
-        target = e.linkpath
+        target = _text(e.linkpath)
+        if "\0" in target:
+            raise InputError(f"{label}: symlink {rel} has a NUL byte in its target")
     elif kind == "hardlink":
-        target = layout.safe_relpath(e.linkpath or "")
-        if not target:
+        target = layout.safe_relpath(_text(e.linkpath))
+        if not target or "\0" in target:
             raise InputError(f"{label}: hardlink {rel} has an unsafe target")
     return PayloadEntry(
         path=rel, type=kind, mode=e.mode & 0o7777, uname=user, gname=group,
