@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from xcptui.demoiso.rpms import RpmSpec, build_rpms  # noqa: E402
 from xcptui.engine import repo  # noqa: E402
 from xcptui.engine.repo.solver import RepoSolver, check_installer  # noqa: E402
-from xcptui.engine.rpm.header import load_repodata  # noqa: E402
+from xcptui.engine.rpm.metadata import load_repodata  # noqa: E402
 
 CLI_ARGS = ["--general-compress-type=gz", "--database", "--checksum", "sha256", "-q"]
 

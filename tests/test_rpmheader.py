@@ -14,13 +14,13 @@ from xcptui.engine.rpm.header import (
     Dep,
     Evr,
     evrcmp,
-    load_repodata,
     parse_dep,
     parse_evr,
     read_layout,
     read_rpm,
     rpmvercmp,
 )
+from xcptui.engine.rpm.metadata import load_repodata
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import pytest
 from xcptui.demoiso.builder import package_specs
 from xcptui.demoiso.rpms import RpmSpec, build_rpms
 from xcptui.engine.repo.solver import RepoSolver, check_installer
-from xcptui.engine.rpm.header import Dep, RpmInfo, load_repodata
+from xcptui.engine.rpm.header import Dep, RpmInfo
+from xcptui.engine.rpm.metadata import load_repodata
 
 
 def pkg(name: str, evr: str = "1.0-1", arch: str = "x86_64", *, requires: tuple[str, ...] = (),

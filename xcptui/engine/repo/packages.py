@@ -38,10 +38,9 @@ from xcptui.engine.rpm.header import (
     RpmInfo,
     evrcmp,
     parse_dep,
-    parse_repodata_packages,
-    read_repomd,
     read_rpm,
 )
+from xcptui.engine.rpm.metadata import parse_repodata_packages, read_repomd
 from xcptui.engine.rpm.writer import rebuild_package
 
 META = INSTALLER_TARGET  # the meta package the installer installs

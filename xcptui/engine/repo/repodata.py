@@ -31,13 +31,11 @@ from xcptui.engine.errors import BuildError, InputError
 from xcptui.engine.events import Progress, check
 from xcptui.engine.rpm.header import (
     Hasher,
-    RepodataFiles,
     RpmInfo,
-    parse_repodata_packages,
     read_headers,
-    read_repomd,
     set_checksum,
 )
+from xcptui.engine.rpm.metadata import RepodataFiles, parse_repodata_packages, read_repomd
 
 XML_KINDS = ("primary", "filelists", "other")
 DB_OF = {"primary": "primary_db", "filelists": "filelists_db", "other": "other_db"}

@@ -7,8 +7,8 @@ its XML parsers for repodata). This module adds what the bindings do not do:
   librpm sees the file, so a non-RPM, a source RPM or a truncated download is a one-line
   :class:`InputError` naming the file (librpm would only print to stderr, and a file cut
   inside its payload reads fine header-wise);
-* rpm's version comparison (``rpmvercmp``) and EVR ordering;
-* parsing of ``"name"`` / ``"name >= 1.2"`` dependency strings.
+* rpm's version comparison and dependency strings (in :mod:`.evr`, re-exported here);
+* reading existing repodata (in :mod:`.metadata`).
 
 The low-level header-block parser (:func:`parse_header_block`) is shared with
 :mod:`xcptui.engine.rpmwrite`.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import struct
 import tempfile
 import threading
@@ -31,6 +30,21 @@ import createrepo_c as cr
 
 from xcptui.engine.errors import InputError
 from xcptui.engine.events import Progress, check
+from xcptui.engine.rpm.evr import (  # noqa: F401  (re-exported: the rpm API)
+    CR_FLAGS,
+    OP_TO_CR,
+    OPERATORS,
+    SENSE_EQUAL,
+    SENSE_GREATER,
+    SENSE_LESS,
+    SENSE_RPMLIB,
+    Dep,
+    Evr,
+    evrcmp,
+    parse_dep,
+    parse_evr,
+    rpmvercmp,
+)
 
 # --- format constants -------------------------------------------------------------------
 
@@ -55,192 +69,6 @@ TAG_HEADERIMMUTABLE = 63
 # signature tags
 SIG_SIZE = 1000
 SIG_LONGSIZE = 270
-
-# RPMSENSE comparison bits
-SENSE_LESS, SENSE_GREATER, SENSE_EQUAL = 0x02, 0x04, 0x08
-SENSE_RPMLIB = 1 << 24
-
-OPERATORS = {
-    "<": SENSE_LESS, "<=": SENSE_LESS | SENSE_EQUAL, "=": SENSE_EQUAL, "==": SENSE_EQUAL,
-    ">=": SENSE_GREATER | SENSE_EQUAL, ">": SENSE_GREATER,
-}
-# createrepo_c's flag names (primary.xml) <-> operators
-CR_FLAGS = {"LT": "<", "LE": "<=", "EQ": "=", "GE": ">=", "GT": ">"}
-OP_TO_CR = {"<": "LT", "<=": "LE", "=": "EQ", "==": "EQ", ">=": "GE", ">": "GT"}
-
-
-# --- version comparison (rpm semantics) -------------------------------------------------
-
-
-def _isdigit(c: str) -> bool:
-    return "0" <= c <= "9"
-
-
-def _isalpha(c: str) -> bool:
-    return ("a" <= c <= "z") or ("A" <= c <= "Z")
-
-
-def rpmvercmp(a: str, b: str) -> int:
-    """Compare two version (or release) strings the way rpm does: -1, 0 or 1.
-
-    Alphanumeric segments are compared pairwise (numbers numerically, letters
-    lexically, a number beats letters); ``~`` sorts before anything (pre-releases),
-    ``^`` after the base version but before any further segment.
-    """
-    if a == b:
-        return 0
-    i = j = 0
-    la, lb = len(a), len(b)
-    while i < la or j < lb:
-        while i < la and not (_isdigit(a[i]) or _isalpha(a[i]) or a[i] in "~^"):
-            i += 1
-        while j < lb and not (_isdigit(b[j]) or _isalpha(b[j]) or b[j] in "~^"):
-            j += 1
-        ca = a[i] if i < la else ""
-        cb = b[j] if j < lb else ""
-        if ca == "~" or cb == "~":
-            if ca != "~":
-                return 1
-            if cb != "~":
-                return -1
-            i += 1
-            j += 1
-            continue
-        if ca == "^" or cb == "^":
-            if not ca:
-                return -1
-            if not cb:
-                return 1
-            if ca != "^":
-                return 1
-            if cb != "^":
-                return -1
-            i += 1
-            j += 1
-            continue
-        if not (ca and cb):
-            break
-        pred = _isdigit if _isdigit(ca) else _isalpha
-        si, sj = i, j
-        while i < la and pred(a[i]):
-            i += 1
-        while j < lb and pred(b[j]):
-            j += 1
-        sa, sb = a[si:i], b[sj:j]
-        if not sb:  # segments of different kinds: numbers are newer than letters
-            return 1 if pred is _isdigit else -1
-        if pred is _isdigit:
-            sa, sb = sa.lstrip("0"), sb.lstrip("0")
-            if len(sa) != len(sb):
-                return 1 if len(sa) > len(sb) else -1
-        if sa != sb:
-            return 1 if sa > sb else -1
-    ra, rb = i >= la, j >= lb
-    if ra and rb:
-        return 0
-    return -1 if ra else 1
-
-
-@dataclass(frozen=True, order=False)
-class Evr:
-    epoch: int
-    version: str
-    release: str
-
-    def __str__(self) -> str:
-        e = f"{self.epoch}:" if self.epoch else ""
-        return f"{e}{self.version}-{self.release}" if self.release else f"{e}{self.version}"
-
-
-def evrcmp(a: Evr, b: Evr) -> int:
-    """rpm's EVR ordering: epoch, then version, then release (-1, 0, 1)."""
-    if a.epoch != b.epoch:
-        return 1 if a.epoch > b.epoch else -1
-    c = rpmvercmp(a.version, b.version)
-    if c:
-        return c
-    if a.release and b.release:
-        return rpmvercmp(a.release, b.release)
-    return 0
-
-
-def parse_evr(text: str) -> Evr:
-    """``[epoch:]version[-release]`` -> Evr (no validation beyond the epoch being a number)."""
-    epoch = 0
-    if ":" in text:
-        e, text = text.split(":", 1)
-        if not e.isdigit():
-            raise ValueError(f"epoch {e!r} is not a number")
-        epoch = int(e)
-    version, _, release = text.partition("-")
-    if "-" in release:
-        raise ValueError("more than one '-'")
-    return Evr(epoch, version, release)
-
-
-# --- dependencies -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dep:
-    """One Requires/Provides/Conflicts/Obsoletes entry."""
-
-    name: str
-    op: str | None = None  # "<", "<=", "=", ">=", ">" or None (any version)
-    epoch: str | None = None
-    version: str | None = None
-    release: str | None = None
-    pre: bool = False  # Requires(pre) and friends
-
-    @property
-    def evr(self) -> str:
-        if not self.version:
-            return ""
-        e = f"{self.epoch}:" if self.epoch and self.epoch != "0" else ""
-        r = f"-{self.release}" if self.release else ""
-        return f"{e}{self.version}{r}"
-
-    @property
-    def sense(self) -> int:
-        """RPMSENSE comparison bits for this dependency."""
-        return OPERATORS[self.op] if self.op else 0
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.op} {self.evr}" if self.op else self.name
-
-    @classmethod
-    def from_cr(cls, t: tuple[Any, ...]) -> Dep:
-        name, flags, epoch, version, release, pre = t
-        return cls(name, CR_FLAGS.get(flags) if flags else None, epoch, version, release,
-                   bool(pre))
-
-
-_DEP_NAME = re.compile(r"[^\s<>=,]+")
-_DEP_EVR = re.compile(r"([0-9]+:)?[A-Za-z0-9._+~^]+(-[A-Za-z0-9._+~^]+)?")
-_DEP_RE = re.compile(r"\s*([^\s<>=,]+)\s*(?:(<=|>=|==|=|<|>)\s*([^\s<>=,]+))?\s*")
-
-
-def parse_dep(text: str, where: str = "dependency") -> Dep:
-    """Parse ``"name"`` or ``"name OP [epoch:]version[-release]"``; InputError when not."""
-    m = _DEP_RE.fullmatch(text)
-    if not m or (m.group(2) is None and text.strip() != m.group(1)):
-        raise InputError(f"{where}: {text!r} is not 'name' or 'name OP version' "
-                         "(OP one of < <= = >= >)")
-    name, op, evr = m.group(1), m.group(2), m.group(3)
-    if name.startswith(("rpmlib(", "(")):
-        raise InputError(f"{where}: {text!r}: rpmlib() and rich dependencies cannot be edited")
-    if op is None:
-        return Dep(name)
-    if not _DEP_EVR.fullmatch(evr):
-        raise InputError(f"{where}: {text!r}: {evr!r} is not a version "
-                         "([epoch:]version[-release])")
-    e = parse_evr(evr)
-    return Dep(name, "=" if op == "==" else op, str(e.epoch) if ":" in evr else None,
-               e.version, e.release or None)
-
-
-# --- package info -----------------------------------------------------------------------
-
 
 @dataclass
 class RpmInfo:
@@ -494,7 +322,7 @@ def _layout(fp: BinaryIO, size: int, label: str) -> RpmLayout:
 
 # --- reading ----------------------------------------------------------------------------
 
-_CR_LOCK = threading.Lock()  # librpm's global state is not thread-safe
+CR_LOCK = threading.Lock()  # librpm's global state is not thread-safe
 
 
 def read_rpm(path: Path, href: str | None = None, *, name: str | None = None,
@@ -510,7 +338,7 @@ def read_rpm(path: Path, href: str | None = None, *, name: str | None = None,
         raise InputError(f"{label}: is a source RPM; Packages/ holds binary RPMs")
     href = href if href is not None else f"Packages/{path.name}"
     try:
-        with _CR_LOCK:
+        with CR_LOCK:
             pkg = cr.package_from_rpm(str(path), cr.SHA256, href, None, changelog_limit,
                                       cr.HDRR_NONE)
     except (OSError, cr.CreaterepoCError) as e:
@@ -565,7 +393,7 @@ def read_headers(items: list[tuple[Path, str]], progress: Progress | None = None
             if lay.is_source:
                 raise InputError(f"{href}: is a source RPM; Packages/ holds binary RPMs")
             try:
-                with _CR_LOCK:
+                with CR_LOCK:
                     pkg = cr.package_from_rpm(head.write(lay.prefix), cr.SHA256, href,
                                               None, 10, cr.HDRR_NONE)
             except (OSError, cr.CreaterepoCError) as e:
@@ -640,108 +468,3 @@ class _HeaderFile:
             self._tmp.unlink(missing_ok=True)
 
 
-# --- repodata ---------------------------------------------------------------------------
-
-
-@dataclass
-class RepodataFiles:
-    """Locations (host paths) of one repository's metadata, from its repomd.xml."""
-
-    repomd: Path
-    records: dict[str, tuple[str, Path]]  # type -> (location href, host path)
-    revision: str = ""
-
-    def path(self, kind: str) -> Path | None:
-        r = self.records.get(kind)
-        return r[1] if r else None
-
-
-def read_repomd(root: Path, label: str = "repodata/repomd.xml") -> RepodataFiles:
-    """Parse ``root/repodata/repomd.xml`` (InputError when missing or broken)."""
-    repomd = root / "repodata" / "repomd.xml"
-    if not repomd.is_file():
-        raise InputError(f"{label}: missing")
-    md = cr.Repomd()
-    warnings: list[str] = []
-
-    def warn(_t: int, msg: str) -> bool:
-        warnings.append(msg)
-        return True
-
-    try:
-        with _CR_LOCK:
-            cr.xml_parse_repomd(str(repomd), md, warn)
-    except (OSError, cr.CreaterepoCError) as e:
-        raise InputError(f"{label}: not valid repository metadata ({e})") from None
-    records: dict[str, tuple[str, Path]] = {}
-    for rec in md.records:
-        href = rec.location_href or ""
-        if href.startswith("/") or ".." in href.split("/"):
-            raise InputError(f"{label}: record {rec.type} has an unsafe location {href!r}")
-        records[rec.type] = (href, root / href)
-    if "primary" not in records:
-        raise InputError(f"{label}: has no primary record")
-    return RepodataFiles(repomd, records, md.revision or "")
-
-
-def load_repodata(root: Path, *, filelists: bool = True, other: bool = False,
-                  label: str = "repodata") -> list[RpmInfo]:
-    """Every package listed in ``root/repodata`` (createrepo_c's XML parsers), in file order.
-
-    ``other`` loads changelogs as well (needed to rewrite other.xml without re-reading RPMs).
-    """
-    files = read_repomd(root, f"{label}/repomd.xml")
-    pkgs = parse_repodata_packages(files, filelists=filelists, other=other, label=label)
-    return [RpmInfo.from_package(p) for p in pkgs]
-
-
-def parse_repodata_packages(files: RepodataFiles, *, filelists: bool, other: bool,
-                            label: str = "repodata") -> list[Any]:
-    """createrepo_c Package objects from primary (+ filelists, other) in file order."""
-    order: list[Any] = []
-    by_id: dict[str, list[Any]] = {}
-    filled: dict[str, dict[str, int]] = {"filelists": {}, "other": {}}
-
-    def warn(_t: int, _msg: str) -> bool:
-        return True
-
-    def pkgcb(pkg: Any) -> None:
-        order.append(pkg)
-        by_id.setdefault(pkg.pkgId, []).append(pkg)
-
-    def newpkgcb_for(kind: str) -> Any:
-        seen = filled[kind]
-
-        def cb(pkgid: str, _name: str, _arch: str) -> Any:
-            lst = by_id.get(pkgid)
-            if not lst:
-                return None
-            n = seen.get(pkgid, 0)
-            seen[pkgid] = n + 1
-            return lst[min(n, len(lst) - 1)]
-
-        return cb
-
-    for kind in ("primary", "filelists", "other"):
-        if kind == "filelists" and not filelists or kind == "other" and not other:
-            continue
-        p = files.path(kind)
-        if p is None:
-            if kind == "primary":
-                raise InputError(f"{label}/repomd.xml: has no primary record")
-            continue
-        if not p.is_file():
-            raise InputError(f"{label}: {files.records[kind][0]} is listed in repomd.xml "
-                             "but missing")
-        try:
-            with _CR_LOCK:
-                if kind == "primary":
-                    cr.xml_parse_primary(str(p), pkgcb=pkgcb, warningcb=warn,
-                                         do_files=not filelists)
-                elif kind == "filelists":
-                    cr.xml_parse_filelists(str(p), newpkgcb=newpkgcb_for(kind), warningcb=warn)
-                else:
-                    cr.xml_parse_other(str(p), newpkgcb=newpkgcb_for(kind), warningcb=warn)
-        except (OSError, cr.CreaterepoCError) as e:
-            raise InputError(f"{label}: {files.records[kind][0]}: cannot parse ({e})") from None
-    return order
