@@ -292,11 +292,11 @@ def test_xz_unsigned_iso_deps_edit(iso_factory: Callable[..., Path], tmp_path: P
 def test_next_release() -> None:
     base = RpmInfo("xcp-ng-deps", 0, "8.3", "14", "noarch", 1)
     taken = [base]
-    assert packages._next_release(base, taken) == "14.1"
+    assert packages.next_release(base, taken) == "14.1"
     taken.append(RpmInfo("xcp-ng-deps", 0, "8.3", "14.1", "noarch", 1))
-    assert packages._next_release(base, taken) == "14.2"
+    assert packages.next_release(base, taken) == "14.2"
     taken.append(RpmInfo("xcp-ng-deps", 0, "8.3", "14.10", "noarch", 1))
-    assert packages._next_release(base, taken) == "14.11"
+    assert packages.next_release(base, taken) == "14.11"
 
 
 class HostTree:

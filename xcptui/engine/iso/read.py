@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
@@ -94,6 +94,20 @@ class RegionReader(io.RawIOBase):
     def close(self) -> None:
         self._f.close()
         super().close()
+
+
+class IsoReader(Protocol):
+    """The file-reading side of IsoSource: what the repository code needs of an ISO."""
+
+    path: Path
+
+    def exists(self, iso_path: str) -> bool: ...
+    def is_dir(self, iso_path: str) -> bool: ...
+    def listdir(self, iso_path: str = "/") -> list[IsoEntry]: ...
+    def read(self, iso_path: str, limit: int | None = None) -> bytes: ...
+    def open_file(self, iso_path: str) -> BinaryIO: ...
+    def extract(self, iso_path: str, dest: Path, progress: Progress | None = None,
+                cancel: threading.Event | None = None) -> list[Path]: ...
 
 
 class IsoSource:

@@ -24,9 +24,9 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 from xcptui.engine.errors import InputError, XcptuiError
+from xcptui.engine.iso.read import IsoReader
 from xcptui.engine.layout import REPOMD_ASC, TREEINFO
 from xcptui.engine.repo.treeinfo import TreeInfo
 from xcptui.engine.tools import require
@@ -35,12 +35,6 @@ DEFAULT_KEY_FILE = "RPM-GPG-KEY-xcpng"
 KEY_FILE_PREFIX = "RPM-GPG-KEY"
 STRONG_DIGESTS = {8: "SHA256", 9: "SHA384", 10: "SHA512", 11: "SHA224"}
 DIGEST_NAMES = {1: "MD5", 2: "SHA1", 3: "RIPEMD160", **STRONG_DIGESTS}
-
-
-class _Iso(Protocol):
-    def exists(self, iso_path: str) -> bool: ...
-    def read(self, iso_path: str, limit: int | None = None) -> bytes: ...
-    def listdir(self, iso_path: str = "/") -> list[Any]: ...
 
 
 @dataclass
@@ -75,7 +69,7 @@ class SigningState:
                 "repomd_asc": self.repomd_asc, "description": self.describe()}
 
 
-def detect(iso: _Iso) -> SigningState:
+def detect(iso: IsoReader) -> SigningState:
     ti = read_treeinfo(iso)
     files = []
     for e in iso.listdir("/"):
@@ -89,7 +83,7 @@ def detect(iso: _Iso) -> SigningState:
     )
 
 
-def read_treeinfo(iso: _Iso, text: bytes | None = None) -> TreeInfo | None:
+def read_treeinfo(iso: IsoReader, text: bytes | None = None) -> TreeInfo | None:
     if text is not None:
         return TreeInfo.from_bytes(text)
     if not iso.exists(TREEINFO):
@@ -237,7 +231,7 @@ NO_GPGCHECK_HINT = (
 
 
 def plan(state: SigningState, *, mode: str | None, key: str | None, repomd: Path,
-         workdir: Path, treeinfo: bytes | None, iso: _Iso | None = None,
+         workdir: Path, treeinfo: bytes | None, iso: IsoReader | None = None,
          key_label: str | None = None) -> SigningPlan:
     """Make signing consistent with a regenerated ``repomd`` (host file).
 
