@@ -6,16 +6,18 @@ config becomes a problem line in the report, not a failure of the whole inspect.
 
 from __future__ import annotations
 
-import configparser
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xcptui.engine.errors import XcptuiError
 from xcptui.engine.events import Progress
 from xcptui.engine.iso import hybrid
 from xcptui.engine.iso.read import IsoSource
-from xcptui.engine.layout import GRUB_CFG, INSTALL_IMG, ISOLINUX_CFG, PACKAGES, REPOMD, TREEINFO
+from xcptui.engine.layout import GRUB_CFG, INSTALL_IMG, ISOLINUX_CFG, PACKAGES, REPOMD
+
+if TYPE_CHECKING:
+    from xcptui.engine.repo.treeinfo import TreeInfo
 
 
 @dataclass
@@ -37,21 +39,13 @@ class IsoFacts:
         return asdict(self)
 
 
-def read_treeinfo(src: IsoSource) -> dict[str, dict[str, str]]:
-    if not src.exists(TREEINFO):
-        return {}
-    cp = configparser.RawConfigParser(strict=False, interpolation=None)
-    cp.optionxform = str  # type: ignore[assignment,method-assign]
-    cp.read_string(src.read(TREEINFO).decode("utf-8", "replace"))
-    return {s: dict(cp.items(s)) for s in cp.sections()}
-
-
-def product_of(ti: dict[str, dict[str, str]]) -> str:
-    sv = ti.get("system-v1", {})
-    name = sv.get("product_name") or ti.get("branding", {}).get("name", "")
-    ver = sv.get("product_version") or ti.get("branding", {}).get("version", "")
-    build = ti.get("build", {}).get("number", "")
-    out = f"{name} {ver}".strip()
+def product_of(ti: TreeInfo | None) -> str:
+    """'XCP-ng 8.3.0 (build 1)' from .treeinfo as the installer reads it (repo.treeinfo)."""
+    if ti is None:
+        return ""
+    name, ver = ti.product
+    build = ti.build_number or ""
+    out = f"{name or ''} {ver or ''}".strip()
     return f"{out} (build {build})" if build else out
 
 
@@ -68,11 +62,15 @@ def gather(src: IsoSource, progress: Progress | None = None,
     if not h.mbr_signature:
         f.problems.append("no hybrid MBR: the ISO does not boot from USB")
     f.hybrid["problems"] = list(h.gpt.problems)
+    from xcptui.engine.repo import signing  # repo.treeinfo is the one .treeinfo parser
+
+    ti: TreeInfo | None = None
     try:
-        f.treeinfo = read_treeinfo(src)
-    except (configparser.Error, UnicodeDecodeError) as e:
-        f.problems.append(f".treeinfo: unreadable ({e})")
-    f.product = product_of(f.treeinfo)
+        ti = signing.read_treeinfo(src)
+    except XcptuiError as e:
+        f.problems.append(str(e))
+    f.treeinfo = ti.as_dict() if ti is not None else {}
+    f.product = product_of(ti)
     f.boot = boot_facts(src)
     f.problems += f.boot.get("problems", [])
     f.repo = repo_facts(src, f.treeinfo)
