@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from xcptui import __version__
-from xcptui.engine.errors import Cancelled, XcptuiError
+from xcptui.engine import Cancelled, Interrupted, VerifyFailed, XcptuiError
 from xcptui.engine.events import Progress, ProgressEvent
 from xcptui.engine.layout import PACKAGES
 
@@ -70,18 +70,12 @@ class StderrProgress:
             self._live = False
 
 
+_CANCEL = threading.Event()  # set by the signal handlers (xcptui.signals)
+
+
 def _cancel_on_sigint() -> threading.Event:
-    """First Ctrl-C asks the engine to stop cleanly; a second one interrupts at once."""
-    cancel = threading.Event()
-
-    def handler(signum: int, frame: Any) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        sys.stderr.write("\nxcptui: cancelling (Ctrl-C again to force)...\n")
-
-    signal.signal(signal.SIGINT, handler)
-    return cancel
+    """The cancel event the signal handlers set (SIGINT, SIGTERM, SIGHUP)."""
+    return _CANCEL
 
 
 def _open_iso(path: str) -> Any:
@@ -246,7 +240,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     dest = Path(args.dest)
     with _open_iso(args.iso) as src:
         if inner is not None:
-            from xcptui.engine.initrd import image as installimg
+            from xcptui.engine.initrd import installimg
 
             off, size = src.extent(outer)
             img = installimg.InstallImage.open(src.path, off, size, name=outer.lstrip("/"))
@@ -273,7 +267,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else build_mod.default_output(source)
     cancel = _cancel_on_sigint()
     progress = Progress(StderrProgress(quiet=args.quiet))
-    res = build_mod.build(source, recipe, output, progress, cancel, verify=not args.no_verify)
+    try:
+        res = build_mod.build(source, recipe, output, progress, cancel,
+                              verify=not args.no_verify)
+    except VerifyFailed as e:
+        if e.report is not None:
+            for line in e.report.lines():
+                print(line)
+        raise
     print(f"built {res.output} ({_size(res.size)}) in {res.seconds:.1f}s")
     print("changes:")
     for c in res.changes:
@@ -348,9 +349,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _run_tui(iso: str | None, recipe: str | None) -> int:
-    from xcptui.tui.app import run
+    from xcptui import signals
+    from xcptui.tui.app import XcptuiApp
 
-    return run(Path(iso) if iso else None, Path(recipe) if recipe else None)
+    return signals.run_tui(lambda: XcptuiApp(Path(iso) if iso else None,
+                                             Path(recipe) if recipe else None))
 
 
 # ---------------------------------------------------------------------------
@@ -434,8 +437,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = getattr(args, "func", None) or (
         lambda a: _run_tui(None, None))
+    from xcptui import signals
+
+    _CANCEL.clear()
+    old = {} if getattr(args, "cmd", None) in (None, "tui", "demo") else \
+        signals.install_cli(_CANCEL)
     try:
         return func(args)
+    except Interrupted as e:
+        from xcptui.engine import remove_live_temp_files
+
+        remove_live_temp_files()
+        signals.say(f"xcptui: {e}")
+        return e.exit_code
     except Cancelled as e:
         print(f"xcptui: {e}", file=sys.stderr)
         return e.exit_code
@@ -455,4 +469,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xcptui: internal error: {type(e).__name__}: {msg} (rerun with --debug)",
               file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        signals.restore(old)
 

@@ -18,10 +18,17 @@ from xcptui.engine.build import boot_stage
 from xcptui.engine.build.boot_stage import BootPart
 from xcptui.engine.errors import InputError
 from xcptui.engine.events import Progress
-from xcptui.engine.initrd import image as ii
+from xcptui.engine.initrd import installimg as ii
 from xcptui.engine.iso.read import IsoSource
 from xcptui.engine.iso.write import IsoChanges
-from xcptui.engine.layout import DEPMOD_D, INSTALL_IMG, MODULES_DIRS, TREEINFO
+from xcptui.engine.layout import (
+    DEPMOD_D,
+    GRUB_CFG,
+    INSTALL_IMG,
+    ISOLINUX_CFG,
+    MODULES_DIRS,
+    TREEINFO,
+)
 from xcptui.engine.recipe import Recipe
 
 
@@ -72,6 +79,8 @@ class BootEffects:
     warnings: tuple[str, ...]
     new_text: dict[str, bytes]  # ISO path -> new content (boot configs, .treeinfo)
     efiboot_grub: bytes | None
+    #: (config name, summary lines) per boot config: "+param  on install, safe", "unchanged"
+    per_config: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def installimg_edits(recipe: Recipe, afp: AnswerfilePlan | None) -> list[ii.Edit]:
@@ -148,7 +157,8 @@ def plan_boot_effects(src: IsoSource, recipe: Recipe) -> BootEffects:
     return BootEffects(
         changes=tuple(changes) + boot.changes + ident.changes,
         warnings=tuple(warnings) + boot.warnings + ident.warnings,
-        new_text={**boot.new_text, **ident.new_text}, efiboot_grub=boot.efiboot_grub)
+        new_text={**boot.new_text, **ident.new_text}, efiboot_grub=boot.efiboot_grub,
+        per_config=boot_stage.per_config_effects(src, boot.new_text, boot.efiboot_grub))
 
 
 def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress | None,
@@ -219,3 +229,29 @@ def _compose(plan: BuildPlan, src: IsoSource, recipe: Recipe, workdir: Path,
             raise InputError(f"{name}: cannot remove {rm.path}: not on the ISO")
         plan.iso.remove.add(rm.path)
         plan.changes.append(f"remove {rm.path}")
+    if plan.iso.remove:
+        _check_boot_files_kept(src, plan)
+
+
+def _removed(plan: BuildPlan, path: str) -> bool:
+    if path in plan.iso.put:
+        return False
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in plan.iso.remove)
+
+
+def _check_boot_files_kept(src: IsoSource, plan: BuildPlan) -> None:
+    """Refuse, before any write, a removal that takes away a file a boot entry loads."""
+    from xcptui.engine.boot import config as bootcfg
+
+    cfgs = boot_stage.load_configs(src)
+    for cname, cfg in cfgs.items():
+        iso_path = {"isolinux.cfg": ISOLINUX_CFG, "grub.cfg": GRUB_CFG}.get(cname)
+        if iso_path is not None and iso_path in plan.new_text:
+            cfg = bootcfg.BootConfig.from_bytes(plan.new_text[iso_path], cfg.kind, cfg.name)
+        for e in cfg.entries:
+            for f in (e.hypervisor, e.kernel_path, e.initrd):
+                if f and f.startswith("/") and src.exists(f) and _removed(plan, f):
+                    raise InputError(
+                        f"{src.path.name}: the recipe removes {f}, which boot entry "
+                        f"'{e.label}' in {cfg.name} loads; the built ISO could not boot it "
+                        "(keep the file, or replace it with [[iso.files]])")

@@ -12,16 +12,17 @@ from __future__ import annotations
 import errno
 import os
 import shlex
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
+from humanize import naturalsize
+
+from xcptui.engine.build import atomic, judge
 from xcptui.engine.build.plan import BuildPlan, plan_build
-from xcptui.engine.errors import BuildError, InputError, XcptuiError
+from xcptui.engine.errors import BuildError, Cancelled, InputError, Interrupted, XcptuiError
 from xcptui.engine.events import Progress, check
 from xcptui.engine.iso import hybrid
 from xcptui.engine.iso.read import IsoSource
@@ -32,6 +33,7 @@ from xcptui.engine.layout import (
     INSTALL_IMG,
 )
 from xcptui.engine.recipe import Recipe
+from xcptui.engine.verify.report import Report as VerifyReport
 
 
 @dataclass
@@ -41,7 +43,7 @@ class BuildResult:
     seconds: float
     changes: list[str]
     warnings: list[str]
-    verify: Any = None  # verify.Report when verification ran
+    verify: VerifyReport | None = None  # when verification ran
     command: str = ""
 
 
@@ -81,14 +83,6 @@ def equivalent_command(source: Path, recipe_path: Path | None, output: Path) -> 
 # writing
 
 
-def _tmp_sibling(output: Path, suffix: str) -> tuple[BinaryIO, Path]:
-    fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=suffix, dir=output.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # like any new file, not mkstemp's 0600
-    return os.fdopen(fd, "w+b"), Path(name)
-
-
 def _write_text_files(plan: BuildPlan, workdir: Path) -> None:
     for i, (iso_path, data) in enumerate(sorted(plan.new_text.items())):
         host = workdir / f"text-{i}-{Path(iso_path).name}"
@@ -96,97 +90,116 @@ def _write_text_files(plan: BuildPlan, workdir: Path) -> None:
         plan.iso.put[iso_path] = host
 
 
+def _sweep_line(folder: Path) -> str | None:
+    gone = atomic.sweep(folder)
+    if not gone:
+        return None
+    what = ", ".join(f"{g.path.name} ({naturalsize(g.size, binary=True)})" for g in gone)
+    return f"removed leftovers of an interrupted build in {folder}: {what}"
+
+
 def build(source: Path, recipe: Recipe, output: Path, progress: Progress | None = None,
           cancel: threading.Event | None = None, *, verify: bool = True) -> BuildResult:
-    """Build ``output`` from ``source`` with ``recipe``. Leaves nothing behind on failure."""
+    """Build ``output`` from ``source`` with ``recipe``. Leaves nothing behind on failure.
+
+    With ``verify`` the finished temp file is verified BEFORE it is renamed into place:
+    a finding the source does not have fails the build (no output); one the source
+    already has is a warning ("already in the source: ...").
+    """
     progress = progress or Progress()
     t0 = time.monotonic()
     source, output = Path(source), Path(output).expanduser()
     check_output_path(source, output)
-    keepalive: list[BinaryIO] = []
-    tmp_out: Path | None = None
+    output = output.resolve().parent / output.name
+    warnings: list[str] = []
+    swept = _sweep_line(output.parent)
+    if swept:
+        progress.log(swept)
+        warnings.append(swept)
+    slot = atomic.OutputSlot(output)
     plan: BuildPlan | None = None
-    workdir = Path(tempfile.mkdtemp(prefix=f".{output.name}.work-", dir=output.resolve().parent))
+    report: VerifyReport | None = None
     try:
-        with IsoSource.open(source) as src:
-            progress.step("check recipe against the ISO")
-            plan = plan_build(src, recipe, workdir, progress, cancel)
-            progress.finish_step()
+        with slot:
+            plan = _write(source, recipe, slot, progress, cancel)
+            if verify:
+                report, inherited = judge.judge_output(slot.part, source, output, plan,
+                                                       progress, cancel)
+                warnings += [f"already in the source: {f}" for f in inherited]
             check(cancel)
-            if plan.image is not None and not plan.image.plan.empty:
-                from xcptui.engine.initrd import image as ii
-
-                new_img = workdir / "install.img"
-                with open(new_img, "wb") as f:
-                    ii.write(plan.image.image, plan.image.plan, f, progress=progress,
-                             cancel=cancel)
-                plan.iso.put[INSTALL_IMG] = new_img
-            _write_text_files(plan, workdir)
-            if plan.efiboot_grub is not None:
-                from xcptui.engine.iso import efiboot
-
-                new_efi = workdir / "efiboot.img"
-                efi_src = workdir / "efiboot.orig.img"
-                efi_src.write_bytes(src.read(EFIBOOT_IMG))  # 2.88 MB
-                efiboot.replace_file(efi_src, EFIBOOT_GRUB, plan.efiboot_grub, new_efi)
-                plan.iso.put[EFIBOOT_IMG] = new_efi
-            check(cancel)
-            for line in apply(src, plan.iso, keepalive):
-                progress.log(line)
-            out_f, tmp_out = _tmp_sibling(output, ".part")
-            with out_f:
-                master(src, out_f, progress, cancel)
-                out_f.flush()
-                os.fsync(out_f.fileno())
-        progress.step("repair hybrid partition tables")
-        if hybrid.repair_gpt(tmp_out):
-            progress.log("GPT: recomputed partition-array CRCs and the backup table")
-        progress.finish_step()
-        with open(tmp_out, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_out, output)
-        tmp_out = None
-        _fsync_dir(output.resolve().parent)
+            slot.commit()
     except XcptuiError:
         raise
+    except Interrupted:
+        raise
     except KeyboardInterrupt:
-        from xcptui.engine.errors import Cancelled
-
         raise Cancelled("interrupted; nothing was written") from None
     except OSError as e:
         raise _os_error(e, output) from None
     finally:
-        for fp in keepalive:
-            fp.close()
         if plan is not None:
             plan.close()
-        if tmp_out is not None:
-            tmp_out.unlink(missing_ok=True)
-        shutil.rmtree(workdir, ignore_errors=True)
-    result = BuildResult(
+    return BuildResult(
         output=output, size=output.stat().st_size, seconds=time.monotonic() - t0,
         changes=plan.changes or ["no changes: the output is a faithful re-master of the source"],
-        warnings=plan.warnings + progress.warnings,
+        warnings=plan.warnings + progress.warnings + warnings, verify=report,
         command=equivalent_command(source, recipe.path, output),
     )
-    if verify:
-        from xcptui.engine.verify import checks as verify_mod
-
-        result.verify = verify_mod.verify(output, progress=progress, cancel=cancel)
-    return result
 
 
-def _fsync_dir(d: Path) -> None:
+def _write(source: Path, recipe: Recipe, slot: atomic.OutputSlot, progress: Progress,
+           cancel: threading.Event | None) -> BuildPlan:
+    """Plan, then write the new ISO to ``slot.part`` (fsynced, GPT repaired)."""
+    keepalive: list[BinaryIO] = []
     try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with IsoSource.open(source) as src:
+            progress.step("check recipe against the ISO")
+            plan = plan_build(src, recipe, slot.work, progress, cancel)
+            progress.finish_step()
+            try:
+                check(cancel)
+                _stage_files(src, plan, slot.work, progress, cancel)
+                for line in apply(src, plan.iso, keepalive):
+                    progress.log(line)
+                with os.fdopen(slot.open_part(), "w+b") as out_f:
+                    master(src, out_f, progress, cancel)
+                    out_f.flush()
+                    os.fsync(out_f.fileno())
+            except BaseException:
+                plan.close()
+                raise
     finally:
-        os.close(fd)
+        for fp in keepalive:
+            fp.close()
+    progress.step("repair hybrid partition tables")
+    if hybrid.repair_gpt(slot.part):
+        progress.log("GPT: recomputed partition-array CRCs and the backup table")
+    progress.finish_step()
+    with open(slot.part, "rb") as f:
+        os.fsync(f.fileno())
+    return plan
+
+
+def _stage_files(src: IsoSource, plan: BuildPlan, workdir: Path, progress: Progress,
+                 cancel: threading.Event | None) -> None:
+    """Write the new install.img, text files and efiboot.img into ``workdir``."""
+    if plan.image is not None and not plan.image.plan.empty:
+        from xcptui.engine.initrd import splice_write as ii
+
+        new_img = workdir / "install.img"
+        with open(new_img, "wb") as f:
+            ii.write(plan.image.image, plan.image.plan, f, progress=progress, cancel=cancel)
+        plan.iso.put[INSTALL_IMG] = new_img
+    _write_text_files(plan, workdir)
+    if plan.efiboot_grub is not None:
+        from xcptui.engine.iso import efiboot
+
+        new_efi = workdir / "efiboot.img"
+        efi_src = workdir / "efiboot.orig.img"
+        efi_src.write_bytes(src.read(EFIBOOT_IMG))  # 2.88 MB
+        efiboot.replace_file(efi_src, EFIBOOT_GRUB, plan.efiboot_grub, new_efi)
+        plan.iso.put[EFIBOOT_IMG] = new_efi
+    check(cancel)
 
 
 def _os_error(e: OSError, output: Path) -> BuildError:
