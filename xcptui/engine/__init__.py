@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "XcptuiError": "errors:XcptuiError", "InputError": "errors:InputError",
     "RecipeError": "errors:RecipeError", "ToolMissing": "errors:ToolMissing",
     "BuildError": "errors:BuildError", "Cancelled": "errors:Cancelled",
+    "Interrupted": "errors:Interrupted", "VerifyFailed": "errors:VerifyFailed",
     "Progress": "events:Progress", "ProgressEvent": "events:ProgressEvent",
     "check_cancel": "events:check",
     "require_tool": "tools:require", "which_tool": "tools:which",
@@ -31,9 +32,9 @@ _EXPORTS: dict[str, str] = {
     "inspect_hybrid": "iso.hybrid:inspect",
     "validate_volume_id": "iso.identity:validate_volume_id",
     "volume_id_problem": "iso.identity:volume_id_problem",
-    "InstallImage": "initrd.image:InstallImage", "ImageEntry": "initrd.image:Entry",
-    "AddDriver": "initrd.image:AddDriver", "AddRpmPayload": "initrd.image:AddRpmPayload",
-    "plan_image": "initrd.image:plan", "extract_image": "initrd.image:extract",
+    "InstallImage": "initrd.image:InstallImage", "ImageEntry": "initrd.entry:Entry",
+    "AddDriver": "initrd.edits:AddDriver", "AddRpmPayload": "initrd.edits:AddRpmPayload",
+    "plan_image": "initrd.planner:plan", "extract_image": "initrd.extract:extract",
     "DEPMOD_INPUTS": "initrd.kmod:DEPMOD_INPUTS", "read_modinfo": "initrd.kmod:read_modinfo",
     "ModInfo": "initrd.kmod:ModInfo",
     "read_rpm": "rpm.header:read_rpm", "RpmInfo": "rpm.header:RpmInfo",
@@ -47,24 +48,29 @@ _EXPORTS: dict[str, str] = {
     "IsoFacts": "build.facts:IsoFacts", "gather_facts": "build.facts:gather",
     "BuildPlan": "build.plan:BuildPlan", "BuildResult": "build.runner:BuildResult",
     "plan_build": "build.plan:plan_build", "build": "build.runner:build",
+    # "build" is shadowed by the subpackage once it is imported: use build_iso
+    "build_iso": "build.runner:build",
     "plan_boot_effects": "build.plan:plan_boot_effects", "BootEffects": "build.plan:BootEffects",
     "check_output_path": "build.runner:check_output_path",
     "default_output": "build.runner:default_output",
     "equivalent_command": "build.runner:equivalent_command",
     "verify": "verify.checks:verify", "VerifyReport": "verify.checks:Report",
+    "wait_builds_idle": "build.atomic:wait_idle",
+    "remove_live_temp_files": "build.atomic:remove_live",
     "smoke_boot": "verify.qemuboot:smoke_boot", "BootReport": "verify.qemuboot:BootReport",
 }
 
 __all__ = [
     "AddDriver", "AddRpmPayload", "BootEffects", "BootReport", "BuildError", "BuildPlan",
     "BuildResult", "Cancelled", "CheckReport", "DEPMOD_INPUTS", "ImageEntry", "InputError",
-    "InstallImage", "IsoEntry", "IsoFacts", "IsoSource", "ModInfo", "Progress", "ProgressEvent",
-    "Recipe", "RecipeError", "RpmInfo", "ToolMissing", "TreeInfo", "VerifyReport",
-    "XcptuiError", "build", "check_cancel", "check_output_path", "check_packages",
-    "default_output", "equivalent_command", "evrcmp", "extract_image", "gather_facts",
-    "inspect_hybrid", "list_packages", "plan_boot_effects", "plan_build", "plan_image",
-    "read_modinfo", "read_rpm", "recipe", "require_tool", "smoke_boot", "validate_build_number",
-    "validate_version", "validate_volume_id", "verify", "volume_id_problem", "which_tool",
+    "InstallImage", "Interrupted", "IsoEntry", "IsoFacts", "IsoSource", "ModInfo", "Progress",
+    "ProgressEvent", "Recipe", "RecipeError", "RpmInfo", "ToolMissing", "TreeInfo",
+    "VerifyFailed", "VerifyReport", "XcptuiError", "build", "build_iso", "check_cancel",
+    "check_output_path", "check_packages", "default_output", "equivalent_command", "evrcmp",
+    "extract_image", "gather_facts", "inspect_hybrid", "list_packages", "plan_boot_effects",
+    "plan_build", "plan_image", "read_modinfo", "read_rpm", "recipe", "remove_live_temp_files",
+    "require_tool", "smoke_boot", "validate_build_number", "validate_version",
+    "validate_volume_id", "verify", "volume_id_problem", "wait_builds_idle", "which_tool",
 ]
 
 
@@ -85,9 +91,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
     from xcptui.engine import recipe
+    from xcptui.engine.build.atomic import remove_live as remove_live_temp_files
+    from xcptui.engine.build.atomic import wait_idle as wait_builds_idle
     from xcptui.engine.build.facts import IsoFacts
     from xcptui.engine.build.facts import gather as gather_facts
     from xcptui.engine.build.plan import BootEffects, BuildPlan, plan_boot_effects, plan_build
+    from xcptui.engine.build.runner import build as build_iso
     from xcptui.engine.build.runner import (
         BuildResult,
         build,
@@ -99,17 +108,20 @@ if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
         BuildError,
         Cancelled,
         InputError,
+        Interrupted,
         RecipeError,
         ToolMissing,
+        VerifyFailed,
         XcptuiError,
     )
     from xcptui.engine.events import Progress, ProgressEvent
     from xcptui.engine.events import check as check_cancel
-    from xcptui.engine.initrd.image import AddDriver, AddRpmPayload, InstallImage
-    from xcptui.engine.initrd.image import Entry as ImageEntry
-    from xcptui.engine.initrd.image import extract as extract_image
-    from xcptui.engine.initrd.image import plan as plan_image
+    from xcptui.engine.initrd.edits import AddDriver, AddRpmPayload
+    from xcptui.engine.initrd.entry import Entry as ImageEntry
+    from xcptui.engine.initrd.extract import extract as extract_image
+    from xcptui.engine.initrd.image import InstallImage
     from xcptui.engine.initrd.kmod import DEPMOD_INPUTS, ModInfo, read_modinfo
+    from xcptui.engine.initrd.planner import plan as plan_image
     from xcptui.engine.iso.hybrid import inspect as inspect_hybrid
     from xcptui.engine.iso.identity import validate_volume_id, volume_id_problem
     from xcptui.engine.iso.read import IsoEntry, IsoSource
