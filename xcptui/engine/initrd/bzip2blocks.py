@@ -328,15 +328,15 @@ def decode_blocks(src: Source, blocks: Iterator[Block], level: int, *, workers: 
     inside its compressed data (about one chance in 10^6 per image): it is merged
     with the following candidate and tried again before the data is declared corrupt.
 
-    One block can decode to ~46 MB (runs of one byte), so the look-ahead starts at two
-    blocks and widens to ``window`` only while blocks decode to ordinary sizes: a
+    One block can decode to ~46 MB (runs of one byte), so the look-ahead starts at one
+    block and widens to ``window`` step by step while blocks decode to ordinary sizes: a
     bomb never has more than a few such blocks in memory, and ``budget`` (by default
     the source's) stops it by total size and ratio.
     """
     budget = budget if budget is not None else budget_of(src, name)
     it = iter(blocks)
     q: collections.deque[tuple[Block, Future[bytes]]] = collections.deque()
-    ahead = min(2, window)
+    ahead = 1  # grows by one per ordinary block, back to one after a huge one
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xcptui-bunzip") as ex:
         try:
             while True:
@@ -355,7 +355,7 @@ def decode_blocks(src: Source, blocks: Iterator[Block], level: int, *, workers: 
                 except BlockError:
                     b, data = _merge_retry(src, b, q, it, level, name)
                 budget.add(("bzip2", b.start), len(data), (b.end - b.start + 7) >> 3)
-                ahead = window if len(data) <= BIG_BLOCK else min(2, window)
+                ahead = min(window, ahead + 1) if len(data) <= BIG_BLOCK else 1
                 yield b, data
         finally:
             for _, f in q:

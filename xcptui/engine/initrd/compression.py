@@ -258,7 +258,8 @@ class SeqDecoder:
             buf = d.unconsumed_tail
             if out:
                 produced += len(out)
-                self.budget.add((self.codec, self.start), produced, pos - self.start)
+                self.budget.add((self.codec, self.start), produced,
+                                pos - self.start - len(buf))
                 yield out
             elif not data:
                 d.stalled()

@@ -239,14 +239,19 @@ class NewcScanner:
         return i + k
 
     def _skip_zeros(self, m: memoryview, i: int) -> int:
-        rest = bytes(m[i:])
-        stripped = rest.lstrip(b"\0")
-        z = len(rest) - len(stripped)
-        self.pos += z
-        i += z
-        if not stripped:
+        # Look at 64 KiB at a time: a chunk can be a 46 MB block of zeros (padding, or
+        # a bomb) and copying it whole would double the memory it costs.
+        n = len(m)
+        while i < n:
+            window = bytes(m[i:i + 65536])
+            z = len(window) - len(window.lstrip(b"\0"))
+            self.pos += z
+            i += z
+            if z < len(window):
+                break
+        if i >= n:
             return i
-        if stripped[:1] == b"0":
+        if m[i:i + 1] == b"0":
             if (self.pos - self.base) % 4:
                 raise CpioFormatError("broken padding before cpio header", self.pos)
             if self.after_trailer:  # another archive follows (the kernel accepts it)
