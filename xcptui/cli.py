@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import io
 import json
 import os
 import signal
@@ -17,6 +19,7 @@ from xcptui import __version__
 from xcptui.engine import Cancelled, Interrupted, VerifyFailed, XcptuiError
 from xcptui.engine.events import Progress, ProgressEvent
 from xcptui.engine.layout import PACKAGES
+from xcptui.engine.text import printable
 
 EXIT_INTERNAL = 70
 
@@ -31,6 +34,31 @@ def _size(n: int) -> str:
     return str(humanize.naturalsize(n, binary=True))
 
 
+class _Escaping(io.TextIOBase):
+    """A text stream that shows control characters of what it prints as escapes.
+
+    Everything the CLI prints may carry names from an untrusted ISO; the CLI's own
+    structure is lines and tabs, so only those pass through. JSON output is already
+    pure ASCII (json.dump escapes), so it passes unchanged.
+    """
+
+    def __init__(self, inner: TextIO) -> None:
+        self.inner = inner
+
+    def write(self, s: str) -> int:
+        self.inner.write(printable(s, keep="\n\t"))
+        return len(s)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+
 class StderrProgress:
     """Prints build progress to stderr: one line per step, a live line on a terminal."""
 
@@ -42,6 +70,8 @@ class StderrProgress:
     def __call__(self, ev: ProgressEvent) -> None:
         if self.quiet and ev.kind != "warn":
             return
+        # step names and messages carry names from the input: shown escaped
+        ev = dataclasses.replace(ev, step=printable(ev.step), message=printable(ev.message))
         if ev.kind == "bytes" and self.tty:
             pct = f"{100 * ev.done / ev.total:5.1f}%" if ev.total else _size(ev.done)
             rate = f" {_size(int(ev.done / ev.elapsed))}/s" if ev.elapsed > 0.2 else ""
@@ -440,8 +470,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from xcptui import signals
 
     _CANCEL.clear()
-    old = {} if getattr(args, "cmd", None) in (None, "tui", "demo") else \
-        signals.install_cli(_CANCEL)
+    tui = getattr(args, "cmd", None) in (None, "tui", "demo")
+    old = {} if tui else signals.install_cli(_CANCEL)
+    streams = sys.stdout, sys.stderr
+    if not tui:
+        sys.stdout, sys.stderr = _Escaping(sys.stdout), _Escaping(sys.stderr)
     try:
         return func(args)
     except Interrupted as e:
@@ -470,5 +503,6 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return EXIT_INTERNAL
     finally:
+        sys.stdout, sys.stderr = streams
         signals.restore(old)
 
