@@ -120,7 +120,7 @@ def read_payload(path: Path) -> RpmPayload:
         raise InputError(f"{label}: no such file ({path})")
     name, owners = read_owners(path)
     out = RpmPayload(label, name)
-    budget = limits.DecodeBudget(f"{label}: payload", limits.MAX_RPM_PAYLOAD)
+    budget = limits.DecodeBudget(label, limits.MAX_RPM_PAYLOAD, "payload decompresses")
     rpm_size = path.stat().st_size
     try:
         with libarchive.file_reader(str(path)) as archive:
