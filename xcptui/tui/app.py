@@ -14,8 +14,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from xcptui.engine import Cancelled, XcptuiError
 from xcptui.engine import recipe as recipe_mod
-from xcptui.engine.errors import Cancelled, XcptuiError
 from xcptui.tui import statedir
 from xcptui.tui.screens.dialogs import ChoiceDialog, ErrorDialog
 from xcptui.tui.screens.help import HelpScreen

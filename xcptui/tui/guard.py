@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from xcptui.engine.errors import XcptuiError
+from xcptui.engine import XcptuiError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

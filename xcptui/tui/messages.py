@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from xcptui.engine.events import Progress, ProgressEvent
+from xcptui.engine import Progress, ProgressEvent
 
 
 class Progressed(Message):

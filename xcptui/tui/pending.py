@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from xcptui.engine import recipe as r
+from xcptui.engine.initrd import kmod
 from xcptui.engine.initrd.kmod import DEPMOD_INPUTS
 from xcptui.tui import recipe_ops as ops
 from xcptui.tui.fmt import display_path
@@ -239,12 +240,8 @@ def iso_marks(rec: r.Recipe, iso_exists: Callable[[str], bool],
 
 def module_stem(name: str, normalise: bool = True) -> str:
     """'igb.ko' -> 'igb'; '' when not a module. Normalised: '-' and '_' are the same."""
-    base = name.rsplit("/", 1)[-1]
-    for ext in (".ko.xz", ".ko.zst", ".ko.gz", ".ko"):
-        if base.endswith(ext):
-            stem = base[: -len(ext)]
-            return stem.replace("-", "_") if normalise else stem
-    return ""
+    stem = kmod.module_stem(name) or ""
+    return kmod.normalise(stem) if normalise else stem
 
 
 def image_marks(rec: r.Recipe, kernels: list[str], img_exists: Callable[[str], bool],

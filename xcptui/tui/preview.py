@@ -14,7 +14,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from xcptui.engine.events import Progress
+from xcptui.engine import Progress
 from xcptui.tui import fmt, readers
 from xcptui.tui.browse_model import IMG, ISO, RPM, NodeInfo
 from xcptui.tui.session import Session

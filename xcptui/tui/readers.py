@@ -7,9 +7,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from xcptui.engine.errors import InputError
-from xcptui.engine.events import Progress
-from xcptui.tui import engine_access
+from xcptui.engine import InputError, ModInfo, Progress, RpmInfo, read_modinfo, read_rpm
+from xcptui.engine import list_packages as engine_list_packages
 from xcptui.tui.session import Session
 
 PREVIEW_BYTES = 64 * 1024  # text previews show at most this much
@@ -17,28 +16,26 @@ MODINFO_MAX = 64 * 1024 * 1024  # .ko files bigger than this are not parsed for 
 EDIT_MAX = 8 * 1024 * 1024  # files bigger than this are not offered to $EDITOR
 
 
-def rpm_info_host(s: Session, path: Path) -> Any:
+def rpm_info_host(s: Session, path: Path) -> RpmInfo:
     """RpmInfo of an RPM on the host (cached by path)."""
     key = f"host:{Path(path).resolve()}"
     if key not in s.rpm_headers:
-        rh = engine_access.require("rpmheader", "reading RPM headers")
-        s.rpm_headers[key] = rh.read_rpm(Path(path), name=Path(path).name)
+        s.rpm_headers[key] = read_rpm(Path(path), name=Path(path).name)
     return s.rpm_headers[key]
 
 
 def rpm_info_iso(s: Session, iso_path: str, progress: Progress | None = None,
-                 cancel: threading.Event | None = None) -> Any:
+                 cancel: threading.Event | None = None) -> RpmInfo:
     """RpmInfo of an RPM on the ISO: copied to a temporary file (streamed), then read."""
     progress = progress or Progress()
     key = f"iso:{iso_path}"
     if key not in s.rpm_headers:
-        rh = engine_access.require("rpmheader", "reading RPM headers")
         with tempfile.TemporaryDirectory(prefix="xcptui-rpm-") as td:
             written = s.iso.extract(iso_path, Path(td), progress, cancel)
             if not written:
                 raise InputError(f"{iso_path}: could not be copied out of the ISO")
             name = iso_path.rsplit("/", 1)[-1]
-            info = rh.read_rpm(written[0], href=iso_path.lstrip("/"), name=name)
+            info = read_rpm(written[0], href=iso_path.lstrip("/"), name=name)
             info.path = None
             s.rpm_headers[key] = info
     return s.rpm_headers[key]
@@ -48,9 +45,8 @@ def cached_rpm_info(s: Session, iso_path: str) -> Any | None:
     return s.rpm_headers.get(f"iso:{iso_path}")
 
 
-def modinfo(data: bytes, label: str) -> Any:
-    kmod = engine_access.require("kmod", "reading kernel module info")
-    return kmod.read_modinfo(data, label)
+def modinfo(data: bytes, label: str) -> ModInfo:
+    return read_modinfo(data, label)
 
 
 def vermagic_verdict(info: Any, kernels: list[str]) -> tuple[str | None, str]:
@@ -86,6 +82,5 @@ def list_packages(s: Session, progress: Progress | None = None,
                   cancel: threading.Event | None = None) -> list[Any]:
     progress = progress or Progress()
     if s.packages is None:
-        pk = engine_access.require("packages", "listing Packages/")
-        s.packages = list(pk.list_packages(s.iso, progress, cancel))
+        s.packages = list(engine_list_packages(s.iso, progress, cancel))
     return s.packages

@@ -7,12 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xcptui.engine import InstallImage, IsoFacts, IsoSource, Progress
 from xcptui.engine import recipe as recipe_mod
-from xcptui.engine.build.facts import IsoFacts
-from xcptui.engine.events import Progress
-from xcptui.engine.iso.read import IsoSource
 from xcptui.engine.layout import INSTALL_IMG
-from xcptui.tui import engine_access, pending
+from xcptui.tui import pending
 
 
 @dataclass
@@ -23,7 +21,7 @@ class Session:
     recipe: recipe_mod.Recipe = field(default_factory=recipe_mod.Recipe)
     saved_path: Path | None = None  # where the user last saved (or loaded) the recipe
     _saved_text: str = ""
-    _image: Any = None
+    _image: InstallImage | None = None
     _image_lock: threading.Lock = field(default_factory=threading.Lock)
     rpm_headers: dict[str, Any] = field(default_factory=dict)  # ISO or host path -> header
     packages: list[Any] | None = None  # packages.list_packages(), once loaded
@@ -55,14 +53,13 @@ class Session:
         return self._image is not None
 
     def image(self, progress: Progress | None = None,
-              cancel: threading.Event | None = None) -> Any:
+              cancel: threading.Event | None = None) -> InstallImage:
         """The InstallImage (opened once, then cached). Call from a worker thread."""
         progress = progress or Progress()
         with self._image_lock:
             if self._image is None:
-                ii = engine_access.require("installimg", "reading install.img")
                 off, size = self.iso.extent(INSTALL_IMG)
-                self._image = ii.InstallImage.open(self.iso.path, off, size, name="install.img",
+                self._image = InstallImage.open(self.iso.path, off, size, name="install.img",
                                                    progress=progress, cancel=cancel)
             return self._image
 

@@ -12,8 +12,8 @@ import os
 import time
 from pathlib import Path
 
+from xcptui.engine import XcptuiError
 from xcptui.engine import recipe as recipe_mod
-from xcptui.engine.errors import XcptuiError
 
 RECENT_MAX = 10
 

@@ -168,3 +168,30 @@ def plan_boot(src: IsoSource, recipe: Recipe, afp: AnswerfilePlan | None) -> Boo
     elif cfgs.grub is not None and src.exists(EFIBOOT_IMG) is False:
         warnings.append("no boot/efiboot.img: only the ISO-side grub.cfg was edited")
     return BootPart(new_text, efiboot_grub, tuple(changes), tuple(warnings))
+
+
+def summarise(before: bootcfg.BootConfig, after: bootcfg.BootConfig) -> tuple[str, ...]:
+    """Compact lines for one config: entries grouped by the same parameter change."""
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
+    for eff in bootcfg.effects(before, after):
+        if eff.changed:
+            groups.setdefault((tuple(eff.added), tuple(eff.removed)), []).append(eff.label)
+    lines = []
+    for (added, removed), labels in groups.items():
+        what = " ".join([f"+{p}" for p in added] + [f"-{p}" for p in removed])
+        lines.append(f"{what}  on {', '.join(labels)}")
+    lines += [x for x in bootcfg.describe_effect(before, after)
+              if x.startswith(("default:", "timeout:"))]
+    return tuple(lines) or ("unchanged",)
+
+
+def per_config_effects(src: IsoSource, new_text: dict[str, bytes],
+                       efiboot_grub: bytes | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(config name, summary lines) for each boot config the source has."""
+    paths = {"isolinux.cfg": ISOLINUX_CFG, "grub.cfg": GRUB_CFG}
+    out = []
+    for name, cfg in load_configs(src).items():
+        new = new_text.get(paths[name]) if name in paths else efiboot_grub
+        after = cfg if new is None else bootcfg.BootConfig.from_bytes(new, cfg.kind, cfg.name)
+        out.append((name, summarise(cfg, after)))
+    return tuple(out)

@@ -17,10 +17,17 @@ from textual.widgets import Button, Checkbox, Input, Label, Log, ProgressBar, St
 from textual.worker import Worker, WorkerState, get_current_worker
 from textual_fspicker import FileSave, Filters
 
+from xcptui.engine import (
+    BuildResult,
+    Cancelled,
+    ProgressEvent,
+    XcptuiError,
+    build_iso,
+    check_output_path,
+    default_output,
+    equivalent_command,
+)
 from xcptui.engine import recipe as recipe_mod
-from xcptui.engine.build import runner as build_mod
-from xcptui.engine.errors import Cancelled, XcptuiError
-from xcptui.engine.events import ProgressEvent
 from xcptui.tui import fmt
 from xcptui.tui import recipe_ops as ops
 from xcptui.tui.messages import Progressed, posting_progress
@@ -114,7 +121,7 @@ class BuildStep(Step):
     def _default_output(self) -> None:
         s = self.session
         if s is not None:
-            out = build_mod.default_output(s.source)
+            out = default_output(s.source)
             self.query_one("#build-output", Input).value = fmt.display_path(out)
 
     def leave_problem(self) -> str | None:
@@ -133,7 +140,7 @@ class BuildStep(Step):
         if not str(out) or not out.name:
             return "give the output file name"
         try:
-            build_mod.check_output_path(s.source, out)
+            check_output_path(s.source, out)
         except XcptuiError as e:
             return str(e)
         return None
@@ -202,10 +209,11 @@ class BuildStep(Step):
 
     @work(thread=True, exclusive=True, group="build", exit_on_error=False,
           description="Build")
-    def _run_build(self, source: Path, rec: recipe_mod.Recipe, out: Path, verify: bool) -> Any:
+    def _run_build(self, source: Path, rec: recipe_mod.Recipe, out: Path,
+                   verify: bool) -> BuildResult:
         cancel = get_current_worker().cancelled_event
-        return build_mod.build(source, rec, out, posting_progress(self, "build"), cancel,
-                               verify=verify)
+        return build_iso(source, rec, out, posting_progress(self, "build"), cancel,
+                         verify=verify)
 
     def action_cancel_build(self) -> None:
         if not self.running or self.build_worker is None:
@@ -353,7 +361,7 @@ class BuildStep(Step):
         self._render_steps()
         self.result = res
         recipe_path = self._recipe_for_command(run)
-        cmd = build_mod.equivalent_command(s.source.absolute(),
+        cmd = equivalent_command(s.source.absolute(),
                                            recipe_path.absolute() if recipe_path else None,
                                            Path(res.output).absolute())
         self.query_one("#build-summary", Static).update(

@@ -16,11 +16,10 @@ from textual.validation import Function
 from textual.worker import get_current_worker
 from textual_fspicker import FileOpen, SelectDirectory
 
+from xcptui.engine import Progress, extract_image
 from xcptui.engine import recipe as recipe_mod
-from xcptui.engine.errors import InputError
-from xcptui.engine.events import Progress
 from xcptui.tui import browse_model as bm
-from xcptui.tui import engine_access, readers, statedir
+from xcptui.tui import readers, statedir
 from xcptui.tui import recipe_ops as ops
 from xcptui.tui.guard import guarded
 from xcptui.tui.messages import posting_progress
@@ -248,32 +247,6 @@ class FileActions(Step):
 
 def extract_from_image(s: Session, path: str, dest: Path, progress: Progress,
                        cancel: threading.Event | None) -> int:
-    """Copy an install.img file or subtree to ``dest`` (engine extract when it exists)."""
-    ii = engine_access.require("installimg", "extracting from install.img")
+    """Copy an install.img file or subtree to ``dest``."""
     img = s.image()
-    if hasattr(ii, "extract"):
-        return len(ii.extract(img, path.strip("/"), dest, progress=progress, cancel=cancel))
-    top = path.strip("/")
-    base = top.rsplit("/", 1)[0] if "/" in top else ""
-    count = 0
-    root = dest.resolve()
-    for e in img.walk(top):
-        rel = e.path[len(base):].lstrip("/") if base else e.path
-        target = (dest / rel).resolve()
-        if root not in target.parents and target != root:
-            raise InputError(f"install.img:/{e.path}: refusing to write outside {dest}")
-        if e.type == "dir":
-            target.mkdir(parents=True, exist_ok=True)
-        elif e.type == "symlink" and e.link_target:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.unlink(missing_ok=True)
-            os.symlink(e.link_target, target)
-        elif e.type == "file":
-            target.parent.mkdir(parents=True, exist_ok=True)
-            a, b = img.data_range(e)
-            with open(target, "wb") as out:
-                for chunk in img.iter_range(a, b, cancel):
-                    out.write(chunk)
-            os.chmod(target, 0o755 if e.mode & 0o111 else 0o644)
-            count += 1
-    return count
+    return len(extract_image(img, path.strip("/"), dest, progress=progress, cancel=cancel))

@@ -25,9 +25,15 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerState
 from textual_fspicker import FileOpen, Filters
 
+from xcptui.engine import (
+    BootEffects,
+    XcptuiError,
+    plan_boot_effects,
+    validate_build_number,
+    validate_version,
+    volume_id_problem,
+)
 from xcptui.engine import recipe as recipe_mod
-from xcptui.engine.errors import XcptuiError
-from xcptui.tui import boot_effects, engine_access
 from xcptui.tui import recipe_ops as ops
 from xcptui.tui.guard import guarded
 from xcptui.tui.screens.step import Step
@@ -147,17 +153,13 @@ class IdentityStep(Step):
         self._af_rows()
 
     def _volid_validator(self) -> Validator:
-        identity = engine_access.optional("identity")
-        return EngineCheck(identity.volume_id_problem if identity else (lambda v: None),
-                           raises=False, allow_empty=False)
+        return EngineCheck(volume_id_problem, raises=False, allow_empty=False)
 
     def _build_validator(self) -> Validator:
-        ti = engine_access.optional("treeinfo")
-        return EngineCheck(ti.validate_build_number if ti else (lambda v: None), raises=True)
+        return EngineCheck(validate_build_number, raises=True)
 
     def _version_validator(self) -> Validator:
-        ti = engine_access.optional("treeinfo")
-        return EngineCheck(ti.validate_version if ti else (lambda v: None), raises=True)
+        return EngineCheck(validate_version, raises=True)
 
     def shown(self) -> None:
         # the form, not a field: digits still jump between steps until Tab is pressed
@@ -407,15 +409,22 @@ class IdentityStep(Step):
 
     @work(thread=True, exclusive=True, group="effects", exit_on_error=False,
           description="Boot effect")
-    def _effects(self, draft: recipe_mod.Recipe) -> boot_effects.Effects:
+    def _effects(self, draft: recipe_mod.Recipe) -> BootEffects | str:
+        """The engine's plan of the draft, or the one-line reason it cannot be built."""
         s = self.session
         assert s is not None
-        return boot_effects.compute(s, draft)
+        try:
+            return plan_boot_effects(s.iso, draft)
+        except XcptuiError as e:
+            return str(e)
 
-    def _show_effects(self, eff: boot_effects.Effects) -> None:
+    def _show_effects(self, eff: BootEffects | str) -> None:
         t = Text()
-        if eff.error:
-            t.append(eff.error + "\n", style="bold red")
+        if isinstance(eff, str):
+            t.append(eff + "\n", style="bold red")
+            t.append("Effect per boot config\n", style="bold underline")
+            self.query_one("#id-effect-body", Static).update(t)
+            return
         t.append("Effect per boot config\n", style="bold underline")
         for name, lines in eff.per_config:
             t.append(f"{name}\n", style="bold")
@@ -433,7 +442,7 @@ class IdentityStep(Step):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "effects":
             if event.state == WorkerState.SUCCESS:
-                self._show_effects(cast(boot_effects.Effects, event.worker.result))
+                self._show_effects(cast("BootEffects | str", event.worker.result))
             elif event.state == WorkerState.ERROR:
                 if isinstance(event.worker.error, XcptuiError):
                     event.prevent_default()  # shown in the effect pane

@@ -16,8 +16,8 @@ from textual.widgets import Label, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 from textual_fspicker import FileOpen, Filters
 
-from xcptui.engine.errors import XcptuiError
-from xcptui.tui import engine_access, fmt, preview, readers
+from xcptui.engine import AddDriver, AddRpmPayload, XcptuiError, plan_image
+from xcptui.tui import fmt, preview, readers
 from xcptui.tui import recipe_ops as ops
 from xcptui.tui.guard import guarded
 from xcptui.tui.messages import Progressed, posting_progress
@@ -38,7 +38,6 @@ RPM_FILTERS = Filters(("*.rpm", lambda p: p.suffix == ".rpm"),
 def analyse_driver(s: Session, source: Path, progress: Any,
                    cancel: threading.Event | None) -> DriverAnalysis:
     """modinfo of a host .ko plus the engine's plan for it on each kernel of the image."""
-    ii = engine_access.require("installimg", "changing install.img")
     if source.stat().st_size > readers.MODINFO_MAX:
         raise XcptuiError(f"{source}: too big for a kernel module")
     mi = readers.modinfo(source.read_bytes(), source.name)
@@ -47,7 +46,7 @@ def analyse_driver(s: Session, source: Path, progress: Any,
     a = DriverAnalysis(source, mi, kernels)
     for k in kernels:
         try:
-            plan = ii.plan(img, [ii.AddDriver(source, kernel=k, force=True)],
+            plan = plan_image(img, [AddDriver(source, kernel=k, force=True)],
                            progress=progress, cancel=cancel)
             a.effects[k] = (list(plan.changes), list(plan.warnings))
         except XcptuiError as e:
@@ -57,10 +56,9 @@ def analyse_driver(s: Session, source: Path, progress: Any,
 
 def analyse_rpm(s: Session, source: Path, progress: Any,
                 cancel: threading.Event | None) -> tuple[Any, list[str], list[str]]:
-    ii = engine_access.require("installimg", "changing install.img")
     info = readers.rpm_info_host(s, source)
     img = s.image(progress, cancel)
-    plan = ii.plan(img, [ii.AddRpmPayload(source)], progress=progress, cancel=cancel)
+    plan = plan_image(img, [AddRpmPayload(source)], progress=progress, cancel=cancel)
     return info, list(plan.changes), list(plan.warnings)
 
 
@@ -104,10 +102,6 @@ class InstallerStep(FileActions):
         if not s.has_image:
             self.query_one("#installer-info", Static).update(
                 Text("This ISO has no /install.img.", style="yellow"))
-            return
-        if not engine_access.has("installimg"):
-            self.query_one("#installer-info", Static).update(
-                Text("Reading install.img is not available yet in this build.", style="yellow"))
             return
         self._info()
         self.iso_tree.clear()  # listed when the step is first shown

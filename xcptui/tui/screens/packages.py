@@ -16,9 +16,9 @@ from textual.widgets import DataTable, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 from textual_fspicker import FileOpen
 
+from xcptui.engine import CheckReport, XcptuiError, check_packages, evrcmp
 from xcptui.engine import recipe as recipe_mod
-from xcptui.engine.errors import XcptuiError
-from xcptui.tui import engine_access, fmt, readers
+from xcptui.tui import fmt, readers
 from xcptui.tui import package_rows as pr
 from xcptui.tui import recipe_ops as ops
 from xcptui.tui.guard import guarded
@@ -152,8 +152,7 @@ class PackagesStep(Step):
         if s is None or self._originals is None:
             self._options_line()
             return
-        rh = engine_access.require("rpmheader", "reading RPM headers")
-        self._rows = pr.rows(self._originals, self._added, s.recipe, rh.evrcmp)
+        self._rows = pr.rows(self._originals, self._added, s.recipe, evrcmp)
         pattern = self.query_one("#pk-filter", Input).value.strip().lower()
         shown = [r for r in self._rows if pattern in r.name.lower()]
         key = SORTS[self._sort]
@@ -227,11 +226,10 @@ class PackagesStep(Step):
 
     @work(thread=True, exclusive=True, group="pk-check", exit_on_error=False,
           description="Dependency check")
-    def _check(self, rec: recipe_mod.Recipe) -> Any:
+    def _check(self, rec: recipe_mod.Recipe) -> CheckReport:
         s = self.session
         assert s is not None
-        pk = engine_access.require("packages", "the dependency check")
-        return pk.check(s.iso, rec, posting_progress(self, "job"),
+        return check_packages(s.iso, rec, posting_progress(self, "job"),
                         get_current_worker().cancelled_event)
 
     def _show_report(self, rep: Any) -> None:

@@ -14,11 +14,9 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 from textual_fspicker import FileOpen, Filters
 
+from xcptui.engine import InputError, IsoFacts, IsoSource, gather_facts
 from xcptui.engine import recipe as recipe_mod
-from xcptui.engine.build.facts import IsoFacts
-from xcptui.engine.errors import InputError
-from xcptui.engine.iso.read import IsoSource
-from xcptui.tui import engine_access, fmt, statedir
+from xcptui.tui import fmt, statedir
 from xcptui.tui.messages import Progressed, posting_progress
 from xcptui.tui.screens.dialogs import ChoiceDialog
 from xcptui.tui.screens.step import Step
@@ -193,7 +191,7 @@ class PickStep(Step):
         iso = IsoSource.open(path)
         try:
             progress.step("gather facts")
-            facts = engine_access.gather_facts(iso, progress, cancel)
+            facts = gather_facts(iso, progress, cancel, deep=True)
             rec = recipe_mod.load(recipe_path) if recipe_path is not None else None
             autosaved = statedir.load_autosave(path) if rec is None else None
         except BaseException:

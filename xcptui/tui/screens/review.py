@@ -14,10 +14,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from xcptui.engine import BuildPlan, IsoSource, XcptuiError, plan_build
 from xcptui.engine import recipe as recipe_mod
-from xcptui.engine.errors import XcptuiError
-from xcptui.engine.iso.read import IsoSource
-from xcptui.tui import engine_access, fmt
+from xcptui.tui import fmt
 from xcptui.tui import recipe_ops as ops
 from xcptui.tui.guard import guarded
 from xcptui.tui.messages import Progressed, posting_progress
@@ -126,18 +125,17 @@ class ReviewStep(Step):
 
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False,
           description="Plan the build")
-    def _plan(self, rec: recipe_mod.Recipe) -> Any:
+    def _plan(self, rec: recipe_mod.Recipe) -> BuildPlan:
         s = self.session
         assert s is not None
-        build = engine_access.require("build", "the build planner")
         cancel = get_current_worker().cancelled_event
         with tempfile.TemporaryDirectory(prefix="xcptui-plan-") as td, \
                 IsoSource.open(s.source) as src:
-            plan = build.plan_build(src, rec, Path(td), posting_progress(self, "job"), cancel)
+            plan = plan_build(src, rec, Path(td), posting_progress(self, "job"), cancel)
             plan.close()
             return plan
 
-    def _show_plan(self, plan: Any, error: str | None) -> None:
+    def _show_plan(self, plan: BuildPlan | None, error: str | None) -> None:
         s = self.session
         t = Text()
         if error:

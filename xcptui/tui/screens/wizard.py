@@ -13,8 +13,8 @@ from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Footer, Label, OptionList, Static
 from textual_fspicker import FileSave, Filters
 
+from xcptui.engine import XcptuiError
 from xcptui.engine import recipe as recipe_mod
-from xcptui.engine.errors import XcptuiError
 from xcptui.tui import fmt, pending
 from xcptui.tui.screens.browse import BrowseStep
 from xcptui.tui.screens.build import BuildStep

@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from xcptui.engine.build.facts import IsoFacts
+from xcptui.engine import IsoFacts
 from xcptui.tui import fmt
 
 

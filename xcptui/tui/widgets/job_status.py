@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
-from xcptui.engine.events import ProgressEvent
+from xcptui.engine import ProgressEvent
 from xcptui.tui import fmt
 
 
