@@ -5,17 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from xcptui.engine import units
+
 
 def size(n: int | None) -> str:
-    """Humanized binary size: '963.6 KiB'."""
-    if n is None:
-        return ""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover
+    """Humanized binary size: '963.6 KiB' (xcptui.engine.units.size; '' for None)."""
+    return "" if n is None else units.size(n)
 
 
 def rate(nbytes: int, seconds: float) -> str:
