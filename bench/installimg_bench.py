@@ -63,7 +63,7 @@ def phase_decode(img_path: Path) -> dict[str, float]:
 
 
 def phase_rewrite(img_path: Path, ko: Path, out: Path, reuse: bool) -> dict[str, float]:
-    from xcptui.engine.initrd import image as ii
+    from xcptui.engine.initrd import installimg as ii
 
     t0, c0 = time.perf_counter(), _cpu()
     img = ii.InstallImage.open(img_path)

@@ -30,7 +30,7 @@ from tests.installimg_util import (
 )
 from xcptui.engine.errors import Cancelled, InputError
 from xcptui.engine.events import Progress, ProgressEvent
-from xcptui.engine.initrd import image as ii
+from xcptui.engine.initrd import installimg as ii
 
 KDIR = f"./lib/modules/{MAIN_KVER}"
 ALT_KDIR = f"./lib/modules/{ALT_KVER}"

@@ -24,7 +24,7 @@ from tests.installimg_util import (
 from xcptui.demoiso.newc import S_IFDIR, S_IFREG, Node, write_newc
 from xcptui.engine.errors import Cancelled, InputError
 from xcptui.engine.events import Progress, ProgressEvent
-from xcptui.engine.initrd import image as ii
+from xcptui.engine.initrd import installimg as ii
 from xcptui.engine.initrd.cpio import safe_relpath
 
 TYPE_CHAR = {"dir": "d", "symlink": "l", "chardev": "c", "blockdev": "b", "fifo": "p",

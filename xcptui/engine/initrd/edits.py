@@ -1,0 +1,106 @@
+"""The typed edit requests ``plan`` accepts, and the host data they carry."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from xcptui.engine.errors import InputError
+
+
+@dataclass
+class AddFile:
+    """Add or replace a regular file. A replaced file keeps its owner and mode unless
+    given; a new one is root:root 0644 (0755 when the host file is executable)."""
+
+    dest: str
+    source: Path | bytes
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+
+@dataclass
+class RemovePath:
+    """Remove a file, a symlink or a whole directory subtree."""
+
+    path: str
+
+
+@dataclass
+class AddDriver:
+    """Install a kernel module (default lib/modules/<kver>/updates/<name>.ko), remove
+    every other copy of the same module in that kernel tree, regenerate the index."""
+
+    source: Path
+    kernel: str | None = None
+    dest: str | None = None
+    force: bool = False
+
+
+@dataclass
+class AddRpmPayload:
+    """Copy an RPM's files into the image (no scriptlets, no rpmdb update)."""
+
+    source: Path
+
+
+Edit = AddFile | RemovePath | AddDriver | AddRpmPayload
+
+
+@dataclass(frozen=True)
+class HostFile:
+    """File data that stays on the host until written (checked unchanged at write)."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+
+def data_bytes(d: bytes | HostFile) -> bytes:
+    if isinstance(d, bytes):
+        return d
+    return read_host(d.path)
+
+
+def data_len(d: bytes | HostFile) -> int:
+    return d.size if isinstance(d, HostFile) else len(d)
+
+
+def read_host(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a file") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+
+
+SMALL_FILE = 4 << 20  # host files up to this size are held in memory by the plan
+
+
+def file_source(source: Path | bytes, now: int) -> tuple[bytes | HostFile, str, bool, int]:
+    """(data, label, executable, mtime) for an AddFile source."""
+    if isinstance(source, bytes | bytearray):
+        return bytes(source), "inline data", False, now
+    p = Path(source)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except OSError as e:
+        raise InputError(f"{p}: cannot read: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{p}: is not a regular file")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{p}: is not readable")
+    executable = bool(st.st_mode & 0o111)
+    data: bytes | HostFile = read_host(p) if st.st_size <= SMALL_FILE else \
+        HostFile(p, st.st_size, st.st_mtime_ns)
+    return data, str(p), executable, int(st.st_mtime)
+

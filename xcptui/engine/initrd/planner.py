@@ -1,0 +1,254 @@
+"""Planning an install.img rewrite: validate every edit against the image and describe
+the new archive (``plan``), without writing anything but depmod's temporary tree.
+
+Untouched entries are later copied with their header bytes unchanged, so owners,
+modes including 000, device nodes, mtimes, inode numbers and hardlinks survive
+without root and without anything touching the disk.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from xcptui.engine.errors import InputError
+from xcptui.engine.events import Progress, check
+from xcptui.engine.initrd import cpio, kmod
+from xcptui.engine.initrd.compression import human
+from xcptui.engine.initrd.depmod_stage import DepmodStage
+from xcptui.engine.initrd.edits import (
+    AddDriver,
+    AddFile,
+    AddRpmPayload,
+    RemovePath,
+    data_bytes,
+    data_len,
+    file_source,
+    read_host,
+)
+from xcptui.engine.initrd.image import InstallImage
+from xcptui.engine.initrd.symlinks import resolve_links
+from xcptui.engine.initrd.units import ImagePlan, build_units
+from xcptui.engine.initrd.vtree import NewEntry, NewLink, VTree
+
+
+class Planner(VTree):
+    """Applies edits to the virtual tree and remembers which kernel indexes to rebuild."""
+
+    def __init__(self, img: InstallImage, progress: Progress,
+                 cancel: threading.Event | None) -> None:
+        super().__init__(img, cancel)
+        self.progress = progress
+        self.warnings: list[str] = []
+        self.kernel_dirs = {k: img.kernel_dir(k) for k in img.kernels()}
+        self.affected: set[str] = set()
+        self.depmod_conf = resolve_links("etc/depmod.d", self.link_of, True) or "etc/depmod.d"
+
+    def touch(self, path: str) -> None:
+        """Remember which kernels' module index must be rebuilt."""
+        base = posixpath.basename(path)
+        if path == self.depmod_conf or path.startswith(self.depmod_conf + "/"):
+            self.affected.update(self.kernel_dirs)
+            return
+        for kver, kdir in self.kernel_dirs.items():
+            if path == kdir or (path.startswith(kdir + "/") and
+                                (kmod.module_stem(base) or base in kmod.DEPMOD_INPUTS)):
+                self.affected.add(kver)
+
+    # -- primitive operations --------------------------------------------------
+
+    # -- edits ---------------------------------------------------------------
+
+    def add_file(self, ed: AddFile) -> None:
+        dest = self.place(self.norm(ed.dest, "AddFile"))
+        data, label, executable, mtime = file_source(ed.source, self.now)
+        verb = self.put(dest, "file", data, mode=ed.mode, uid=ed.uid, gid=ed.gid, mtime=mtime,
+                        default_mode=0o755 if executable else 0o644)
+        h = self._header_of(dest)
+        self.changes.append(f"{verb} {dest} ({human(data_len(data))}, "
+                            f"{fmt_mode(h.mode)} {h.uid}:{h.gid}) from {label}")
+
+    def _header_of(self, path: str) -> cpio.Header:
+        node = self.live[path]
+        assert isinstance(node, NewEntry)
+        return node.header
+
+    def remove_path(self, ed: RemovePath) -> None:
+        p = self.norm(ed.path, "RemovePath")
+        parent = posixpath.dirname(p)
+        real = posixpath.join(self.resolve(parent), posixpath.basename(p)) if parent else p
+        if real not in self.live:
+            raise InputError(f"{self.img.name}: cannot remove {ed.path}: no such file or "
+                             "directory in the image")
+        n = self.remove(real)
+        self.changes.append(f"remove {real}" + (f" ({n} entries)" if n > 1 else ""))
+
+    def add_driver(self, ed: AddDriver) -> None:
+        src = Path(ed.source)
+        label = src.name
+        data = read_host(src)
+        info = kmod.read_modinfo(data, label)
+        kver, note = self._pick_kernel(ed, label)
+        warn = kmod.check_vermagic(info, kver, label, self.img.name, ed.force)
+        if warn:
+            self.warnings.append(warn)
+        kdir = self.kernel_dirs[kver]
+        dest = self.norm(ed.dest, "AddDriver") if ed.dest else \
+            f"{kdir}/updates/{info.name}.ko"
+        self.changes.append(f"driver {label} -> kernel {kver}{note}")
+        dest = self.place(dest)
+        want = kmod.normalise(info.name)
+        for p in sorted(self.live):
+            stem = kmod.module_stem(p)
+            if p != dest and p.startswith(kdir + "/") and stem and kmod.normalise(stem) == want:
+                self.remove(p)
+                self.changes.append(f"remove {p} (replaced by {dest})")
+        st = src.stat()
+        verb = self.put(dest, "file", data, mode=None, uid=None, gid=None,
+                        mtime=int(st.st_mtime))
+        version = info.first("version")
+        self.changes.append(f"{verb} {dest} ({info.name}"
+                            f"{' ' + version if version else ''}, {human(len(data))})")
+        self.affected.add(kver)
+
+    def _pick_kernel(self, ed: AddDriver, label: str) -> tuple[str, str]:
+        kernels = list(self.kernel_dirs)
+        if not kernels:
+            raise InputError(f"{self.img.name}: has no lib/modules/<version> tree; cannot "
+                             f"add driver {label}")
+        if ed.kernel is not None:
+            if ed.kernel not in self.kernel_dirs:
+                raise InputError(f"{label}: kernel {ed.kernel} is not in {self.img.name} "
+                                 f"(available: {', '.join(kernels)})")
+            return ed.kernel, ""
+        if ed.dest:
+            d = cpio.image_path(ed.dest) or ""
+            for k, kdir in self.kernel_dirs.items():
+                if d.startswith(kdir + "/") or d.startswith(f"lib/modules/{k}/"):
+                    return k, ""
+        others = kernels[1:]
+        note = " (main" + (f"; the image also has {', '.join(others)})" if others else ")")
+        return kernels[0], note
+
+    def add_rpm(self, ed: AddRpmPayload) -> None:
+        from xcptui.engine.rpm import payload as rpmpayload
+
+        payload = rpmpayload.read_payload(Path(ed.source))
+        label = payload.label
+        users = self._id_map("etc/passwd")
+        groups = self._id_map("etc/group")
+        missing: set[tuple[str, str]] = set()
+        for pe in payload.entries:
+            check(self.cancel)
+            uid = self._owner(users, pe.uname, "user", label, missing)
+            gid = self._owner(groups, pe.gname, "group", label, missing)
+            self._rpm_entry(pe, uid, gid)
+        counts = payload.counts()
+        what = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(counts.items()))
+        self.changes.append(f"{label}: install payload of {payload.name} ({what})")
+        self.warnings.append(f"{label}: payload copied; scriptlets not run and the image's "
+                             "rpmdb not updated")
+
+    def _rpm_entry(self, pe: Any, uid: int, gid: int) -> None:
+        path = self.place(pe.path)
+        attrs: dict[str, Any] = {"mode": pe.mode, "uid": uid, "gid": gid, "mtime": pe.mtime}
+        if pe.type == "dir":
+            node = self.live.get(path)
+            if node is None or self.type_of(node) != "dir":  # existing dirs keep theirs
+                self.put(path, "dir", b"", **attrs)
+        elif pe.type == "symlink":
+            self.put(path, "symlink", (pe.link_target or "").encode(), **attrs)
+        elif pe.type == "hardlink":
+            self._rpm_hardlink(path, pe, attrs)
+        elif pe.type == "file":
+            self.put(path, "file", pe.data, **attrs)
+        else:
+            self.put(path, pe.type, b"", rdev=pe.rdev, **attrs)
+
+    def _rpm_hardlink(self, path: str, pe: Any, attrs: dict[str, Any]) -> None:
+        """Join ``path`` to the hardlink group of an earlier payload file."""
+        tdir = posixpath.dirname(pe.link_target)
+        tpath = posixpath.join(self.resolve(tdir), posixpath.basename(pe.link_target)) \
+            if tdir else pe.link_target
+        target = self.live.get(tpath)
+        if not isinstance(target, NewEntry) or target.type != "file":
+            self.put(path, "file", pe.data, **attrs)  # not linkable: a plain copy
+            return
+        if target.link is None:
+            target.link = NewLink(target.header.ino, data_bytes(target.data), [target])
+        link = target.link
+        link.data = pe.data or link.data
+        self.put(path, "file", b"", link=link, **attrs)
+        node = self.live[path]
+        assert isinstance(node, NewEntry)
+        link.members.append(node)
+
+    def _id_map(self, path: str) -> dict[str, int]:
+        node = self.live.get(self.resolve(path))
+        if node is None or self.type_of(node) != "file":
+            return {"root": 0}
+        out = {"root": 0}
+        for line in self.current_data(node).decode("utf-8", "replace").splitlines():
+            f = line.split(":")
+            if len(f) >= 3 and f[2].isdigit():
+                out.setdefault(f[0], int(f[2]))
+        return out
+
+    def _owner(self, ids: dict[str, int], name: str, kind: str, label: str,
+               missing: set[tuple[str, str]]) -> int:
+        if name in ids:
+            return ids[name]
+        if name.isdigit():
+            return int(name)
+        if (kind, name) not in missing:
+            missing.add((kind, name))
+            self.warnings.append(f"{label}: {kind} '{name}' is not in the image's "
+                                 f"{'etc/passwd' if kind == 'user' else 'etc/group'}; "
+                                 "using 0 (root)")
+        return 0
+
+    # -- module index ---------------------------------------------------------
+
+
+def plan(img: InstallImage, edits: list[Any], *, progress: Progress | None = None,
+         cancel: threading.Event | None = None) -> ImagePlan:
+    """Validate ``edits`` against the image and compute the new content.
+
+    Nothing is written anywhere but a temporary directory for depmod, removed before
+    returning. An empty edit list gives an empty plan (``plan.empty``).
+    """
+    progress = progress or Progress()
+    if not edits:
+        return ImagePlan()
+    progress.step(f"{img.name}: planning {len(edits)} change(s)")
+    p = Planner(img, progress, cancel)
+    handlers: dict[type, Callable[[Any], None]] = {
+        AddFile: p.add_file, RemovePath: p.remove_path, AddDriver: p.add_driver,
+        AddRpmPayload: p.add_rpm,
+    }
+    for ed in edits:
+        check(cancel)
+        handler = handlers.get(type(ed))
+        if handler is None:
+            raise TypeError(f"unknown install.img edit: {ed!r}")
+        handler(ed)
+    stage = DepmodStage(p, p.kernel_dirs, p.depmod_conf, progress, cancel)
+    stage.run(p.affected)
+    p.warnings += stage.warnings
+    p.fix_hardlinks()
+    p.fix_new_links()
+    for e in img.entries():
+        if e.unsafe:
+            p.warnings.append(f"{img.name}: entry '{e.name}' has an unsafe name (absolute or "
+                              "'..'); copied unchanged")
+    result = ImagePlan(p.changes, p.warnings, build_units(p))
+    progress.finish_step()
+    return result
+
+
+
+def fmt_mode(mode: int) -> str:
+    return f"{mode & 0o7777:04o}"

@@ -1,0 +1,263 @@
+"""The one decoding pass over install.img: segments, every header, spooled file copies.
+
+``ImageScan.run`` decodes every segment once (bzip2 blocks in parallel), keeps only
+the headers and records, for bzip2, where every compressed block starts and which
+uncompressed bytes it holds, so that reading an entry later decodes just the blocks
+that cover it. Files chosen by a spool predicate are copied to the host while they
+stream past, so a later depmod run needs no second decode.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from xcptui.engine.errors import InputError
+from xcptui.engine.events import Progress, check
+from xcptui.engine.initrd import bzip2blocks as bzb
+from xcptui.engine.initrd import cpio
+from xcptui.engine.initrd.compression import (
+    CHUNK,
+    SUPPORTED,
+    FileRegion,
+    SeqDecoder,
+    detect,
+    gzip_level,
+    hex_head,
+)
+from xcptui.engine.initrd.entry import Entry, Segment
+
+
+class ImageScan:
+    """Everything one pass over the image learns; the spool directory lives until ``close``."""
+
+    def __init__(self, region: FileRegion, name: str,
+                 spool: Callable[[str], bool] | None = None,
+                 spool_dir: Path | None = None) -> None:
+        self.region = region
+        self.name = name
+        self.segment_info: list[Segment] = []
+        self.problems: list[str] = []  # kernel-rule problems userspace tools would not see
+        self.raw: list[Entry] = []
+        self.groups: dict[int, list[int]] = {}  # hardlink group id -> member indexes
+        self._group_keys: dict[tuple[int, int, int, int], int] = {}
+        self._spool_pred = spool
+        self.spool_dir: Path | None = None
+        if spool is not None:
+            self.spool_dir = Path(tempfile.mkdtemp(prefix="xcptui-spool-", dir=spool_dir))
+        self._spooling: list[tuple[int, int, BinaryIO, Path]] = []
+        self.spooled: dict[tuple[int, int], Path] = {}  # data range -> host copy
+
+    def close(self) -> None:
+        for _a, _b, fp, _p in self._spooling:
+            fp.close()
+        self._spooling.clear()
+        if self.spool_dir is not None:
+            shutil.rmtree(self.spool_dir, ignore_errors=True)
+            self.spool_dir = None
+            self.spooled.clear()
+
+    def _spool_start(self, e: Entry) -> None:
+        assert self.spool_dir is not None
+        host = self.spool_dir / str(e.index)
+        a = e.data_offset
+        self._spooling.append((a, a + e.stored_size, open_0644(host), host))
+
+    def _tap(self, chunk: bytes, start: int) -> None:
+        """Copy the part of a decoded chunk that belongs to files being spooled."""
+        if not self._spooling:
+            return
+        end = start + len(chunk)
+        keep = []
+        for a, b, fp, host in self._spooling:
+            lo, hi = max(a, start), min(b, end)
+            if lo < hi:
+                fp.write(chunk[lo - start:hi - start])
+            if b <= end:
+                fp.close()
+                self.spooled[(a, b)] = host
+            else:
+                keep.append((a, b, fp, host))
+        self._spooling = keep
+
+    def run(self, progress: Progress, cancel: threading.Event | None) -> None:
+        """Decode every segment once; raises InputError on anything unreadable."""
+        progress.step(f"{self.name}: reading", self.region.size)
+        scanner = cpio.NewcScanner(self._add_raw)
+        pos = 0
+        try:
+            while True:
+                pos = self._skip_zeros(pos)
+                if pos >= self.region.size:
+                    break
+                seg = self._open_segment(pos, scanner)
+                self._scan_segment(seg, scanner, progress, cancel)
+                seg.usize = scanner.pos - seg.uoffset
+                self._segment_done(seg, scanner)
+                pos = seg.end
+        except cpio.CpioFormatError as e:
+            raise InputError(f"{self.name}: {e.what} at offset {e.offset} of the "
+                             "uncompressed archive") from None
+        if not self.segment_info:
+            raise InputError(f"{self.name}: empty file (no cpio data)")
+        st = scanner.state()
+        if not st.between_entries:
+            raise InputError(f"{self.name}: cpio archive truncated inside entry "
+                             f"'{st.in_entry}' (uncompressed offset {scanner.pos})")
+        if not any(e.is_trailer for e in self.raw):
+            self.problems.append(f"{self.name}: no TRAILER!!! entry (GNU cpio will "
+                                 "complain; the kernel does not mind)")
+        progress.update(self.region.size)
+        progress.finish_step()
+
+    def _skip_zeros(self, pos: int) -> int:
+        while pos < self.region.size:
+            buf = self.region.pread(CHUNK, pos)
+            stripped = buf.lstrip(b"\0")
+            pos += len(buf) - len(stripped)
+            if stripped:
+                break
+        return pos
+
+    def _open_segment(self, pos: int, scanner: cpio.NewcScanner) -> Segment:
+        head = self.region.pread(16, pos)
+        codec = detect(head)
+        n = len(self.segment_info)
+        if codec is None:
+            if n == 0:
+                raise InputError(f"{self.name}: unknown compression (first bytes "
+                                 f"{hex_head(head)})")
+            raise InputError(f"{self.name}: unexpected data after segment {n} at offset "
+                             f"{pos} (first bytes {hex_head(head)})")
+        if codec not in SUPPORTED:
+            raise InputError(f"{self.name}: {codec} compression (segment {n + 1}) is not "
+                             "supported")
+        if codec == "cpio" and pos % 4:
+            self.problems.append(f"{self.name}: plain cpio segment at offset {pos} is not "
+                                 "4-byte aligned (the kernel rejects it)")
+        if scanner.state().between_entries:
+            scanner.rebase()
+        seg = Segment(n, codec, pos, pos, scanner.pos, head=head)
+        if codec == "gzip":
+            seg.level = gzip_level(head)
+        self.segment_info.append(seg)
+        return seg
+
+    def _scan_segment(self, seg: Segment, scanner: cpio.NewcScanner, progress: Progress,
+                      cancel: threading.Event | None) -> None:
+        if seg.codec == "bzip2":
+            self._scan_bzip2(seg, scanner, progress, cancel)
+        elif seg.codec == "cpio":
+            self._scan_plain(seg, scanner, progress, cancel)
+        else:
+            dec = SeqDecoder(seg.codec, self.region, seg.offset, self.name)
+            for chunk in dec.chunks():
+                check(cancel)
+                start = scanner.pos
+                scanner.feed(chunk)
+                self._tap(chunk, start)
+                progress.update(min(self.region.size, seg.offset + scanner.pos - seg.uoffset))
+            seg.end = dec.end
+            if seg.codec == "xz" and len(seg.head) > 7 and seg.head[7] & 0x0F not in (0, 1):
+                self.problems.append(f"{self.name}: xz segment {seg.index + 1} uses check "
+                                     f"type {seg.head[7] & 0x0F}; the kernel's XZ decoder "
+                                     "needs --check=crc32")
+
+    def _scan_bzip2(self, seg: Segment, scanner: cpio.NewcScanner, progress: Progress,
+                    cancel: threading.Event | None) -> None:
+        scan = bzb.StreamScan(self.region, seg.offset, self.name)
+        seg.level = scan.level
+        combined = 0
+        for block, data in bzb.decode_blocks(self.region, scan.blocks(), scan.level,
+                                             check=lambda: check(cancel), name=self.name):
+            block.uoff, block.ulen = scanner.pos, len(data)
+            seg.blocks.append(block)
+            seg.block_starts.append(block.uoff)
+            combined = bzb.rotl_xor(combined, block.crc)
+            scanner.feed(data)
+            self._tap(data, block.uoff)
+            progress.update(block.end >> 3)
+        if combined != scan.crc:
+            raise InputError(f"{self.name}: bzip2 stream CRC mismatch in segment "
+                             f"{seg.index + 1} (corrupt data)")
+        seg.end = scan.end
+
+    def _scan_plain(self, seg: Segment, scanner: cpio.NewcScanner, progress: Progress,
+                    cancel: threading.Event | None) -> None:
+        """A plain newc segment ends after its TRAILER!!! (then zeros or compressed data)."""
+        pos = seg.offset
+        scanner.stop_after_trailer = True
+        if scanner.after_trailer:  # a new archive starts here
+            scanner.after_trailer = False
+            scanner.archive += 1
+        try:
+            while pos < self.region.size:
+                check(cancel)
+                buf = self.region.pread(CHUNK, pos)
+                start = scanner.pos
+                used = scanner.feed(buf)
+                self._tap(buf[:used], start)
+                pos += used
+                progress.update(pos)
+                if used < len(buf):
+                    break
+        finally:
+            scanner.stop_after_trailer = False
+        seg.end = pos
+
+    def _segment_done(self, seg: Segment, scanner: cpio.NewcScanner) -> None:
+        st = scanner.state()
+        if not st.between_entries:
+            self.problems.append(
+                f"{self.name}: segment {seg.index + 1} ({seg.codec}) ends inside entry "
+                f"'{st.in_entry}'; the kernel rejects this (\"junk at the end of "
+                "compressed archive\")")
+        if scanner.junk_at is not None:
+            self.problems.append(f"{self.name}: non-zero data after TRAILER!!! in segment "
+                                 f"{seg.index + 1} (the kernel rejects it)")
+            scanner.junk_at = None
+
+    def _add_raw(self, raw: cpio.RawEntry) -> None:
+        h = raw.header
+        name = h.name.decode("utf-8", "surrogateescape")
+        is_trailer = name == cpio.TRAILER
+        rel = cpio.safe_relpath(name)
+        kind = cpio.entry_type(h.mode)
+        e = Entry(
+            path=rel if rel is not None else name, name=name, type=kind,
+            mode=h.mode & 0o7777, uid=h.uid, gid=h.gid, size=h.filesize,
+            stored_size=h.filesize, mtime=h.mtime, nlink=h.nlink, ino=h.ino,
+            dev=(h.devmajor, h.devminor), rdev=(h.rdevmajor, h.rdevminor),
+            link_target=(raw.link_target.decode("utf-8", "surrogateescape")
+                         if raw.link_target is not None else None),
+            segment=len(self.segment_info) - 1, offset=raw.offset,
+            data_offset=raw.data_offset, end=raw.end, unsafe=rel is None and not is_trailer,
+            index=len(self.raw), archive=raw.archive, is_trailer=is_trailer, magic=h.magic,
+        )
+        if (self._spool_pred is not None and kind == "file" and h.filesize and rel
+                and self._spool_pred(rel)):
+            self._spool_start(e)
+        if kind == "file" and h.nlink >= 2:
+            key = (raw.archive, h.devmajor, h.devminor, h.ino)
+            gid = self._group_keys.setdefault(key, len(self._group_keys))
+            e.group = gid
+            self.groups.setdefault(gid, []).append(e.index)
+        if h.magic == cpio.MAGIC_CRC and not any("070702" in p for p in self.problems):
+            self.problems.append(f"{self.name}: uses 070702 (crc) cpio headers, which "
+                                 "kernels before 5.17 (XCP-ng's 4.19) reject")
+        if len(h.name) + 1 > 4096 and not is_trailer:
+            self.problems.append(f"{self.name}: entry name longer than PATH_MAX; the "
+                                 f"kernel skips it: {name[:60]}...")
+        self.raw.append(e)
+
+
+def open_0644(path: Path) -> BinaryIO:
+    """A new host file, 0644 whatever the umask, never through a symlink."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    os.fchmod(fd, 0o644)
+    return os.fdopen(fd, "wb")
