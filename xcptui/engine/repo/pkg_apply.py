@@ -74,9 +74,44 @@ def next_release(base: RpmInfo, taken: list[RpmInfo]) -> str:
 
 
 def prepare(iso: IsoReader, recipe: Recipe, workdir: Path, progress: Progress,
-             cancel: threading.Event | None) -> State:
-    pk, deps = recipe.packages, recipe.deps
-    # cheap validation first: the dependency strings
+            cancel: threading.Event | None) -> State:
+    """The recipe's [packages] and [deps] applied in memory, solved; InputError first."""
+    pk = recipe.packages
+    require, drop = _check_deps(recipe)  # cheap validation first: the dependency strings
+    # the added RPMs (before touching the ISO: a bad file is the commonest mistake)
+    added = _read_added(recipe, cancel)
+    by_name_added = {info.name: info for info in added.values()}
+
+    src = load_source(iso, workdir, full=True, progress=progress, cancel=cancel)
+    st = State(src, dict(src.infos), require=require, drop=drop)
+    st.warnings += [f"source repository: {n}" for n in src.notes]
+    _apply_removals(st, recipe, by_name_added)
+    _apply_additions(st, recipe, added)
+    _pick_meta(st, require, drop)
+
+    if (require or drop) and st.meta_base is not None and not meta_changed(st):
+        st.warnings.append(f"deps: {st.meta_base.nevra} already has exactly these Requires; "
+                           "it is not rebuilt")
+    solve(st)
+    if pk.auto_require and st.meta_base is not None:
+        newly = [line.split(" ", 1)[0] for line in st.not_installed
+                 if " would NOT be installed" in line]
+        if newly:
+            st.auto_required = newly
+            st.require = st.require + [Dep(n) for n in newly]
+            solve(st)
+    st.warnings += st.not_installed
+
+    # a removal that breaks what the installer needs
+    if st.removed and not pk.force:
+        check_removals(st)
+    if st.result is not None and not st.result.ok:
+        st.blocking = [p.text for p in st.result.problems]
+    return st
+
+
+def _check_deps(recipe: Recipe) -> tuple[list[Dep], list[str]]:
+    deps = recipe.deps
     require = [parse_dep(r, f"deps.require[{i}]") for i, r in enumerate(deps.require)]
     drop = list(deps.drop)
     for i, d in enumerate(drop):
@@ -85,8 +120,12 @@ def prepare(iso: IsoReader, recipe: Recipe, workdir: Path, progress: Progress,
     both = {r.name for r in require} & set(drop)
     if both:
         raise InputError(f"deps: {', '.join(sorted(both))} is both required and dropped")
+    return require, drop
 
-    # the added RPMs (before touching the ISO: a bad file is the commonest mistake)
+
+def _read_added(recipe: Recipe, cancel: threading.Event | None) -> dict[str, RpmInfo]:
+    """basename -> info of every RPM in packages.add (one per name and file name)."""
+    pk = recipe.packages
     added: dict[str, RpmInfo] = {}
     by_name_added: dict[str, RpmInfo] = {}
     for path in pk.add:
@@ -102,12 +141,11 @@ def prepare(iso: IsoReader, recipe: Recipe, workdir: Path, progress: Progress,
             raise InputError(f"packages.add: two files named {path.name}")
         added[path.name] = info
         by_name_added[info.name] = info
+    return added
 
-    src = load_source(iso, workdir, full=True, progress=progress, cancel=cancel)
-    st = State(src, dict(src.infos), require=require, drop=drop)
-    st.warnings += [f"source repository: {n}" for n in src.notes]
 
-    # removals
+def _apply_removals(st: State, recipe: Recipe, by_name_added: dict[str, RpmInfo]) -> None:
+    pk, src = recipe.packages, st.src
     for i, spec in enumerate(pk.remove):
         hits = [info for info in src.infos.values() if spec in _nvr_forms(info)]
         if not hits:
@@ -129,7 +167,10 @@ def prepare(iso: IsoReader, recipe: Recipe, workdir: Path, progress: Progress,
                 st.removed.append(h)
                 st.changes.append(f"Packages: remove {h.nevra}")
 
-    # additions and replacements
+
+def _apply_additions(st: State, recipe: Recipe, added: dict[str, RpmInfo]) -> None:
+    """Each added RPM adds, upgrades or (with packages.downgrade) replaces its name."""
+    pk = recipe.packages
     for fname, info in added.items():
         olds = [o for o in st.final.values() if o.name == info.name]
         for o in olds:
@@ -158,7 +199,9 @@ def prepare(iso: IsoReader, recipe: Recipe, workdir: Path, progress: Progress,
         if not olds:
             st.changes.append(f"Packages: add {info.nevra} ({fname})")
 
-    # the meta package
+
+def _pick_meta(st: State, require: list[Dep], drop: list[str]) -> None:
+    """The xcp-ng-deps to rebuild (the newest), checked against deps.require / drop."""
     metas = [i for i in st.final.values() if i.name == META]
     if (require or drop) and not metas:
         raise InputError(f"deps: no {META} package in Packages/ to edit")
@@ -178,26 +221,6 @@ def prepare(iso: IsoReader, recipe: Recipe, workdir: Path, progress: Progress,
         for r in require:
             if any(str(d) == str(r) and not d.pre for d in best.requires):
                 st.warnings.append(f"deps.require: {best.name} already requires {r}")
-
-    if (require or drop) and st.meta_base is not None and not meta_changed(st):
-        st.warnings.append(f"deps: {st.meta_base.nevra} already has exactly these Requires; "
-                           "it is not rebuilt")
-    solve(st)
-    if pk.auto_require and st.meta_base is not None:
-        newly = [line.split(" ", 1)[0] for line in st.not_installed
-                 if " would NOT be installed" in line]
-        if newly:
-            st.auto_required = newly
-            st.require = st.require + [Dep(n) for n in newly]
-            solve(st)
-    st.warnings += st.not_installed
-
-    # a removal that breaks what the installer needs
-    if st.removed and not pk.force:
-        check_removals(st)
-    if st.result is not None and not st.result.ok:
-        st.blocking = [p.text for p in st.result.problems]
-    return st
 
 
 def meta_changed(st: State) -> bool:

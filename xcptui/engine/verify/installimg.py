@@ -36,25 +36,11 @@ def _scan_with_lbzip2(path: Path, off: int, size: int, cancel: threading.Event |
     Returns None when lbzip2 is missing or the image is not exactly one bzip2 stream
     (then the engine's own scanner, which knows segments, does the job).
     """
-    from xcptui.engine.initrd import bzip2blocks, compression, cpio
+    from xcptui.engine.initrd import cpio
 
     exe = which("lbzip2")
-    if exe is None:
+    if exe is None or not _one_bzip2_stream(path, off, size, cancel):
         return None
-    region = compression.FileRegion(path, off, size, "install.img")
-    try:
-        if not bzip2blocks.is_stream_header(region.pread(4, 0)):
-            return None
-        scan = bzip2blocks.StreamScan(region, 0, "install.img")
-        for _ in scan.blocks():
-            check_cancel(cancel)
-        tail = region.pread(size - scan.end, scan.end) if scan.end < size else b""
-        if tail.strip(b"\0"):
-            return None  # more segments follow: let the engine's scanner judge them
-    except XcptuiError:
-        return None  # malformed: the engine's scanner gives the precise message
-    finally:
-        region.close()
     raws: list[Any] = []
     scanner = cpio.NewcScanner(raws.append)
     proc = subprocess.Popen([exe, "-d", "-c", "-n2"], stdin=subprocess.PIPE,
@@ -104,6 +90,34 @@ def _scan_with_lbzip2(path: Path, off: int, size: int, cancel: threading.Event |
     elif not scanner.state().between_entries:
         problems.append(f"install.img: the cpio archive ends inside entry "
                         f"'{scanner.state().in_entry}' (truncated)")
+    return _ImageScan("bzip2", 1, _latest_entries(raws, problems), problems, "lbzip2")
+
+
+def _one_bzip2_stream(path: Path, off: int, size: int, cancel: threading.Event | None
+                      ) -> bool:
+    """The image is exactly one well-formed bzip2 stream (padding zeros aside)."""
+    from xcptui.engine.initrd import bzip2blocks, compression
+
+    region = compression.FileRegion(path, off, size, "install.img")
+    try:
+        if not bzip2blocks.is_stream_header(region.pread(4, 0)):
+            return False
+        scan = bzip2blocks.StreamScan(region, 0, "install.img")
+        for _ in scan.blocks():
+            check_cancel(cancel)
+        tail = region.pread(size - scan.end, scan.end) if scan.end < size else b""
+        # more segments follow: let the engine's scanner judge them
+        return not tail.strip(b"\0")
+    except XcptuiError:
+        return False  # malformed: the engine's scanner gives the precise message
+    finally:
+        region.close()
+
+
+def _latest_entries(raws: list[Any], problems: list[str]) -> list[Any]:
+    """The last version of each path in the archive (as the kernel unpacks it)."""
+    from xcptui.engine.initrd import cpio
+
     latest: dict[str, Any] = {}
     for r in raws:
         name = r.header.name.decode("utf-8", "surrogateescape")
@@ -114,7 +128,7 @@ def _scan_with_lbzip2(path: Path, off: int, size: int, cancel: threading.Event |
             problems.append(f"install.img: unsafe entry name {name!r}")
             continue
         latest[rel] = _RawView(rel, cpio.entry_type(r.header.mode), r.header.mode & 0o7777)
-    return _ImageScan("bzip2", 1, list(latest.values()), problems, "lbzip2")
+    return list(latest.values())
 
 
 @dataclass
