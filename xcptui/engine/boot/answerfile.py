@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from xcptui.engine.boot.config import BootConfig, BootEntry
     from xcptui.engine.iso.read import IsoSource
     from xcptui.engine.recipe import Recipe
+    from xcptui.engine.recipe.model import AnswerfileSection
 
 __all__ = ["ANSWERFILE_PARAMS", "DEFAULT_DEST", "GPG_ATTR_82", "GPG_FLAGS", "KNOWN_ELEMENTS",
            "MAX_SIZE", "URL_SCHEMES", "Answerfile", "AnswerfilePlan", "EmbeddedFile",
@@ -198,9 +199,22 @@ def plan_answerfile(recipe: Recipe, src: IsoSource | IsoAnswerfileFacts | None =
     plan.entries = list(af_sec.entries)
     chosen = facts.chosen(plan.entries)
 
-    # gpg flags that would end up on the command line of the chosen entries
+    wanted = _wanted_gpg_flags(recipe, chosen, extra_params)
+    plan.params_to_remove = list(ANSWERFILE_PARAMS)
+    plan.params_to_remove += [f for f in GPG_FLAGS if f in wanted]
+
+    if af_sec.url is not None:
+        _plan_url(plan, af_sec, af_sec.url, wanted, facts, where)
+    else:
+        _plan_embedded(plan, recipe, af_sec, wanted, facts, where)
+    return plan
+
+
+def _wanted_gpg_flags(recipe: Recipe, chosen: list[tuple[str, BootEntry]],
+                      extra_params: Iterable[str]) -> dict[str, str]:
+    """gpg flag -> why, for the flags that would end up on the chosen entries' command line."""
     removed_by_recipe = {p.split("=", 1)[0] for p in recipe.boot.remove}
-    wanted: dict[str, str] = {}  # flag -> why
+    wanted: dict[str, str] = {}
     for p in recipe.boot.append:
         if p in GPG_FLAGS:
             wanted.setdefault(p, "the recipe's [boot] append")
@@ -211,36 +225,39 @@ def plan_answerfile(recipe: Recipe, src: IsoSource | IsoAnswerfileFacts | None =
         for p in entry.dom0_args:
             if p in GPG_FLAGS and p not in removed_by_recipe:
                 wanted.setdefault(p, f"the ISO's {cname} entry '{entry.label}'")
+    return wanted
 
-    plan.params_to_remove = list(ANSWERFILE_PARAMS)
-    plan.params_to_remove += [f for f in GPG_FLAGS if f in wanted]
 
-    if af_sec.url is not None:
-        url = check_url(af_sec.url)
-        plan.params_to_append = ["install", f"answerfile={url}"]
-        if af_sec.answerfile_device:
-            plan.params_to_append.append("answerfile_device=" + _check_param_value(
-                af_sec.answerfile_device, "answerfile.answerfile_device"))
-            plan.params_to_remove.append("answerfile_device")
-        if af_sec.network_device:
-            plan.params_to_append.append("network_device=" + _check_param_value(
-                af_sec.network_device, "answerfile.network_device"))
-            plan.params_to_remove.append("network_device")
-        if af_sec.scripts:
-            raise InputError(f"{where}: [[answerfile.scripts]] embeds scripts into "
-                             "install.img, which only makes sense with an embedded answerfile "
-                             "(source = ...), not with url")
-        plan.messages.append(f"answerfile: {url} is fetched over the network at install "
-                             "time; xcptui cannot check its content")
-        for flag, why in wanted.items():
-            attr = GPG_ATTR_82 if facts.is_82 else GPG_FLAGS[flag]
-            plan.warnings.append(
-                f"{flag} (from {why}) is not put on the kernel command line: with an "
-                f"answerfile the installer refuses it; make sure the answerfile at {url} "
-                f"sets {attr}=\"false\" on <installation>")
-        return plan
+def _plan_url(plan: AnswerfilePlan, af_sec: AnswerfileSection, url: str,
+              wanted: dict[str, str], facts: IsoAnswerfileFacts, where: str) -> None:
+    """An answerfile the installer fetches: only boot parameters, nothing embedded."""
+    url = check_url(url)
+    plan.params_to_append = ["install", f"answerfile={url}"]
+    if af_sec.answerfile_device:
+        plan.params_to_append.append("answerfile_device=" + _check_param_value(
+            af_sec.answerfile_device, "answerfile.answerfile_device"))
+        plan.params_to_remove.append("answerfile_device")
+    if af_sec.network_device:
+        plan.params_to_append.append("network_device=" + _check_param_value(
+            af_sec.network_device, "answerfile.network_device"))
+        plan.params_to_remove.append("network_device")
+    if af_sec.scripts:
+        raise InputError(f"{where}: [[answerfile.scripts]] embeds scripts into "
+                         "install.img, which only makes sense with an embedded answerfile "
+                         "(source = ...), not with url")
+    plan.messages.append(f"answerfile: {url} is fetched over the network at install "
+                         "time; xcptui cannot check its content")
+    for flag, why in wanted.items():
+        attr = GPG_ATTR_82 if facts.is_82 else GPG_FLAGS[flag]
+        plan.warnings.append(
+            f"{flag} (from {why}) is not put on the kernel command line: with an "
+            f"answerfile the installer refuses it; make sure the answerfile at {url} "
+            f"sets {attr}=\"false\" on <installation>")
 
-    # embedded answerfile
+
+def _plan_embedded(plan: AnswerfilePlan, recipe: Recipe, af_sec: AnswerfileSection,
+                   wanted: dict[str, str], facts: IsoAnswerfileFacts, where: str) -> None:
+    """An answerfile (and its scripts) embedded into install.img, gpg flags moved into it."""
     assert af_sec.source is not None
     label = af_sec.source.name
     dest = check_dest(af_sec.dest, "answerfile.dest")
@@ -280,7 +297,6 @@ def plan_answerfile(recipe: Recipe, src: IsoSource | IsoAnswerfileFacts | None =
                     f"{label} line {el.line}: <{el.tag}> runs {url}, which is not embedded "
                     f"by the recipe (add [[answerfile.scripts]] with dest = \"{path}\" unless "
                     "install.img already has it)")
-    return plan
 
 
 def _apply_gpg(af: Answerfile, wanted: dict[str, str], facts: IsoAnswerfileFacts,
