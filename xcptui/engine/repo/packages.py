@@ -31,6 +31,7 @@ from xcptui.engine.repo import repodata as repo_mod
 from xcptui.engine.repo import signing
 from xcptui.engine.repo.pkg_apply import (
     META,
+    State,
     next_release,
     prepare,
 )
@@ -212,7 +213,6 @@ def _plan(iso: IsoReader, recipe: Recipe, work: Path, progress: Progress,
           cancel: threading.Event | None, treeinfo: bytes | None,
           key_fpr: str | None) -> PackagesPlan:
     out = PackagesPlan()
-    sig = recipe.signing
     st = prepare(iso, recipe, work, progress, cancel)
     if st.blocking:
         if not recipe.packages.force:
@@ -236,28 +236,7 @@ def _plan(iso: IsoReader, recipe: Recipe, work: Path, progress: Progress,
     entries: list[repo_mod.RepoEntry] = []
     final = dict(st.final)
     if st.meta_new is not None and st.meta_base is not None:
-        progress.step(f"rebuild {META}")
-        base = st.meta_base
-        base_path = base.path
-        if base_path is None:
-            base_path = copy_out(iso, f"{PACKAGES}/{base.filename}",
-                                  work / "meta-src" / base.filename)
-        rebuilt = rebuild_package(base_path, work / "meta", release=st.meta_new.release,
-                                  require=st.require, drop=st.drop,
-                                  label=f"Packages/{base.filename}")
-        new_info = read_rpm(rebuilt.path, f"Packages/{rebuilt.path.name}")
-        final.pop(base.filename, None)
-        st.added.pop(base.filename, None)
-        final[rebuilt.path.name] = new_info
-        if base.filename in st.src.files:
-            out.iso_changes[f"{PACKAGES}/{base.filename}"] = None
-        out.iso_changes[f"{PACKAGES}/{rebuilt.path.name}"] = rebuilt.path
-        adds = [str(r) for r in st.require]
-        desc = ", ".join([f"+ {a}" for a in adds] + [f"- {d}" for d in st.drop])
-        auto = (f" (auto_require: {', '.join(st.auto_required)})" if st.auto_required else "")
-        out.changes.append(f"{META}: rebuilt as {new_info.nevra}: Requires {desc}{auto}; "
-                           "old signature dropped")
-        progress.finish_step()
+        _rebuild_meta(iso, st, work, progress, out, final)
     for fname, info in st.added.items():
         assert info.path is not None
         out.iso_changes[f"{PACKAGES}/{fname}"] = info.path
@@ -300,7 +279,42 @@ def _plan(iso: IsoReader, recipe: Recipe, work: Path, progress: Progress,
     out.packages = res.packages
     progress.finish_step()
 
-    # signing
+    _plan_signing(iso, recipe, res, work, treeinfo, key_fpr, out)
+    return out
+
+
+def _rebuild_meta(iso: IsoReader, st: State, work: Path, progress: Progress,
+                  out: PackagesPlan, final: dict[str, RpmInfo]) -> None:
+    """Rebuild xcp-ng-deps with the edited Requires; ``final`` gets the new file."""
+    assert st.meta_new is not None and st.meta_base is not None
+    progress.step(f"rebuild {META}")
+    base = st.meta_base
+    base_path = base.path
+    if base_path is None:
+        base_path = copy_out(iso, f"{PACKAGES}/{base.filename}",
+                              work / "meta-src" / base.filename)
+    rebuilt = rebuild_package(base_path, work / "meta", release=st.meta_new.release,
+                              require=st.require, drop=st.drop,
+                              label=f"Packages/{base.filename}")
+    new_info = read_rpm(rebuilt.path, f"Packages/{rebuilt.path.name}")
+    final.pop(base.filename, None)
+    st.added.pop(base.filename, None)
+    final[rebuilt.path.name] = new_info
+    if base.filename in st.src.files:
+        out.iso_changes[f"{PACKAGES}/{base.filename}"] = None
+    out.iso_changes[f"{PACKAGES}/{rebuilt.path.name}"] = rebuilt.path
+    adds = [str(r) for r in st.require]
+    desc = ", ".join([f"+ {a}" for a in adds] + [f"- {d}" for d in st.drop])
+    auto = (f" (auto_require: {', '.join(st.auto_required)})" if st.auto_required else "")
+    out.changes.append(f"{META}: rebuilt as {new_info.nevra}: Requires {desc}{auto}; "
+                       "old signature dropped")
+    progress.finish_step()
+
+
+def _plan_signing(iso: IsoReader, recipe: Recipe, res: repo_mod.RepodataResult, work: Path,
+                  treeinfo: bytes | None, key_fpr: str | None, out: PackagesPlan) -> None:
+    """Sign (or unsign) the new repomd.xml and adjust .treeinfo as [signing] says."""
+    sig = recipe.signing
     state = signing.detect(iso)
     ti = treeinfo if treeinfo is not None else (
         iso.read(signing.TREEINFO) if iso.exists(signing.TREEINFO) else None)
@@ -313,7 +327,6 @@ def _plan(iso: IsoReader, recipe: Recipe, work: Path, progress: Progress,
     out.treeinfo = sp.treeinfo
     out.changes += sp.changes
     out.warnings += sp.warnings
-    return out
 
 
 def _rec(res: repo_mod.RepodataResult, kind: str) -> str:
