@@ -32,6 +32,9 @@ MAX_RPM_PAYLOAD = 2 * GiB
 # install.img has ~12 k entries; each costs a few hundred bytes of bookkeeping.
 MAX_CPIO_ENTRIES = 500_000
 
+# IsoSource.read holds a file in memory: config files, repodata, efiboot.img (~3 MB).
+MAX_ISO_READ = 256 * MiB
+
 MAX_RECIPE = 1 * MiB
 MAX_ANSWERFILE = 1 * MiB
 

@@ -12,7 +12,6 @@ import io
 import os
 import posixpath
 import stat
-import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any, BinaryIO, Protocol
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
+from xcptui.engine import limits
 from xcptui.engine.errors import InputError
 from xcptui.engine.events import Progress, check
 
@@ -40,6 +40,7 @@ class IsoEntry:
     is_symlink: bool = False
     link_target: str | None = None
     mode: int = 0
+    truncated: bool = False  # its directory record says it runs past the end of the ISO
 
 
 @dataclass
@@ -63,10 +64,11 @@ def norm(iso_path: str) -> str:
 class RegionReader(io.RawIOBase):
     """A seekable read-only view of [offset, offset+size) of a host file."""
 
-    def __init__(self, path: Path, offset: int, size: int) -> None:
+    def __init__(self, path: Path, offset: int, size: int, label: str = "") -> None:
         super().__init__()
         self._f = open(path, "rb")  # noqa: SIM115 - closed in close()
         self._off, self._size, self._pos = offset, size, 0
+        self._label = label or path.name
 
     def readable(self) -> bool:
         return True
@@ -86,7 +88,12 @@ class RegionReader(io.RawIOBase):
         n = max(0, min(len(b), self._size - self._pos))
         if n == 0:
             return 0
-        data = os.pread(self._f.fileno(), n, self._off + self._pos)
+        try:
+            data = os.pread(self._f.fileno(), n, self._off + self._pos)
+        except OSError as e:
+            raise InputError(f"{self._label}: read error: {e.strerror}") from None
+        if not data:  # the file shrank after it was opened
+            raise InputError(f"{self._label}: truncated (the file shrank while being read)")
         b[: len(data)] = data
         self._pos += len(data)
         return len(data)
@@ -152,7 +159,7 @@ class IsoSource:
             raise InputError(f"{p}: not an ISO 9660 image (no CD001 volume descriptor)")
         try:
             self._iso.open_fp(self._fp)
-        except (PyCdlibException, struct.error) as e:
+        except Exception as e:  # noqa: BLE001 - a parser fed hostile bytes fails in any way
             self.close()
             raise InputError(f"{p}: unreadable ISO 9660 structure ({_one_line(e)})") from None
         space = self._iso.pvd.space_size * SECTOR
@@ -168,9 +175,28 @@ class IsoSource:
             self.name_source = "joliet"
         try:
             self._index()
-        except (PyCdlibException, struct.error) as e:
+        except Exception as e:  # noqa: BLE001 - as above: pycdlib objects built from bad bytes
             self.close()
             raise InputError(f"{p}: unreadable directory tree ({_one_line(e)})") from None
+        try:
+            self._check_boot_entries()
+        except InputError:
+            self.close()
+            raise
+
+    def _check_boot_entries(self) -> None:
+        """Every El Torito entry must load sectors that lie inside the file."""
+        try:
+            boots = self.eltorito()
+        except Exception as e:  # noqa: BLE001 - pycdlib catalog objects from bad bytes
+            raise InputError(f"{self.path}: unreadable El Torito boot catalog "
+                             f"({_one_line(e)})") from None
+        for i, b in enumerate(boots):
+            end = b.load_rba * SECTOR + b.load_size * 512
+            if end > self.size:
+                raise InputError(f"{self.path}: El Torito entry {i + 1} ({b.platform}) loads "
+                                 f"{b.load_size} sectors from sector {b.load_rba}, past the "
+                                 f"end of the image ({self.size} bytes)")
 
     def _kw(self, path: str) -> dict[str, str]:
         key = {"rockridge": "rr_path", "joliet": "joliet_path"}.get(self.name_source, "iso_path")
@@ -196,9 +222,11 @@ class IsoSource:
                 if rec.is_dot() or rec.is_dotdot():
                     continue
                 name = self._name_of(rec)
-                if not name or "/" in name or name in (".", ".."):
+                if not name or "/" in name or "\0" in name or name in (".", ".."):
                     continue  # a name that would escape its directory is never listed
                 path = posixpath.join(d, name)
+                if path in self._entries:
+                    continue  # a duplicate name (hostile or broken ISO): the first one wins
                 is_link = bool(rec.rock_ridge is not None and rec.rock_ridge.is_symlink())
                 mode = 0
                 if rec.rock_ridge is not None:
@@ -206,18 +234,55 @@ class IsoSource:
                         mode = int(rec.rock_ridge.get_file_mode())
                     except PyCdlibException:
                         mode = 0
-                target = (rec.rock_ridge.symlink_path().decode("utf-8", "replace")
-                          if is_link else None)
+                target = _link_target(rec.rock_ridge) if is_link else None
                 is_dir = bool(rec.is_dir())
-                e = IsoEntry(path, name, is_dir, 0 if is_dir else int(rec.get_data_length()),
+                # pycdlib cuts a file that runs past the end of the ISO to what is there,
+                # which is negative when it starts past the end: 0, and extent() refuses it.
+                size = 0 if is_dir else max(0, int(rec.get_data_length()))
+                e = IsoEntry(path, name, is_dir, size,
                              int(rec.extent_location()) * SECTOR, is_link, target,
                              stat.S_IMODE(mode) if mode else (0o755 if is_dir else 0o644))
+                if not is_dir and not is_link:
+                    declared = self._declared_lengths(rec.parent).get(e.offset // SECTOR)
+                    e.truncated = declared is not None and declared > size
                 self._entries[path] = e
                 self._records[path] = rec
                 kids.append(path)
                 if is_dir:
                     stack.append(path)
             self._children[d] = sorted(kids)
+
+    _lengths: dict[int, dict[int, int]] | None = None
+
+    def _declared_lengths(self, parent: Any) -> dict[int, int]:
+        """extent -> data length as written in the directory's records.
+
+        pycdlib silently cuts a file that runs past the end of the ISO, so the lengths
+        are read again from the raw records to tell a truncated file from a short one.
+        """
+        if self._lengths is None:
+            self._lengths = {}
+        key = int(parent.extent_location())
+        if key in self._lengths:
+            return self._lengths[key]
+        assert self._fp is not None
+        off = key * SECTOR
+        n = max(0, min(int(parent.get_data_length()), self.size - off, 16 << 20))
+        raw = os.pread(self._fp.fileno(), n, off) if n else b""
+        out: dict[int, int] = {}
+        pos = 0
+        while pos + 33 <= len(raw):
+            rlen = raw[pos]
+            if rlen == 0:  # records never cross a sector: the rest of it is padding
+                pos = (pos // SECTOR + 1) * SECTOR
+                continue
+            if rlen < 33:
+                break
+            ext = int.from_bytes(raw[pos + 2:pos + 6], "little")
+            out.setdefault(ext, int.from_bytes(raw[pos + 10:pos + 14], "little"))
+            pos += rlen
+        self._lengths[key] = out
+        return out
 
     # -- context management ------------------------------------------------
     def close(self) -> None:
@@ -320,21 +385,33 @@ class IsoSource:
         e = self.entry(iso_path)
         if e.is_dir:
             raise InputError(f"{self.path.name}: {e.path} is a directory")
-        if e.offset + e.size > self.size:
+        if e.truncated or e.offset + e.size > self.size:
             raise InputError(
                 f"{self.path.name}: {e.path} lies past the end of the image (truncated ISO)"
             )
         return e.offset, e.size
 
     def read(self, iso_path: str, limit: int | None = None) -> bytes:
+        """A file's bytes (at most ``limit``); files over MAX_ISO_READ must be streamed."""
         off, size = self.extent(iso_path)
+        if limit is None and size > limits.MAX_ISO_READ:
+            raise InputError(f"{self.path.name}: {norm(iso_path)} is {size} bytes, too big "
+                             "to read into memory")
         n = size if limit is None else min(size, limit)
         assert self._fp is not None
-        return os.pread(self._fp.fileno(), n, off)
+        try:
+            data = os.pread(self._fp.fileno(), n, off)
+        except OSError as e:
+            raise InputError(f"{self.path.name}: read error: {e.strerror}") from None
+        if len(data) < n:
+            raise InputError(f"{self.path.name}: {norm(iso_path)} is truncated (the file "
+                             "shrank after it was opened)")
+        return data
 
     def open_file(self, iso_path: str) -> BinaryIO:
         off, size = self.extent(iso_path)
-        reader: BinaryIO = io.BufferedReader(RegionReader(self.path, off, size), 1 << 20)
+        reader: BinaryIO = io.BufferedReader(
+            RegionReader(self.path, off, size, f"{self.path.name}: {norm(iso_path)}"), 1 << 20)
         return reader
 
     def extract(self, iso_path: str, dest: Path, progress: Progress | None = None,
@@ -359,21 +436,19 @@ class IsoSource:
         for e in entries:
             check(cancel)
             rel = posixpath.relpath(e.path, base) if e.path != "/" else "."
-            target = (dest / rel).resolve() if rel != "." else root
-            if target != root and root not in target.parents:
-                raise InputError(f"{e.path}: refusing to write outside {dest}")
+            target = self._extract_target(e, root, rel, dest)
             if e.is_dir:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             if e.is_symlink:
-                if target.is_symlink() or target.exists():
-                    target.unlink()
-                os.symlink(e.link_target or "", target)
+                _make_symlink(e, target)
                 continue
             off, size = self.extent(e.path)
             assert self._fp is not None
-            with open(target, "wb") as out:
+            # O_NOFOLLOW: a link left at this name must never be written through.
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with open(fd, "wb") as out:
                 pos = 0
                 while pos < size:
                     check(cancel)
@@ -388,6 +463,23 @@ class IsoSource:
             written.append(target)
         progress.finish_step()
         return written
+
+    @staticmethod
+    def _extract_target(e: IsoEntry, root: Path, rel: str, dest: Path) -> Path:
+        """Where ``e`` goes under ``root``; only its parent is resolved, never the entry
+        itself, so a symlink extracted earlier (to "/", "..") is replaced, not followed."""
+        if rel == ".":
+            return root
+        path = root / rel
+        parent = path.parent.resolve()
+        if parent != root and root not in parent.parents:
+            raise InputError(f"{e.path}: refusing to write outside {dest}")
+        target = parent / path.name
+        if target.is_symlink() or (target.exists() and not target.is_dir()):
+            target.unlink()  # replaced below (a file, a link, or a directory)
+        elif target.is_dir() and not e.is_dir:
+            raise InputError(f"{target}: is a directory; cannot extract {e.path} over it")
+        return target
 
     # -- boot facts --------------------------------------------------------
     def eltorito(self) -> list[BootImage]:
@@ -420,6 +512,28 @@ class IsoSource:
         ext = int(cat.extent_location())
         return next((e.path for e in self._entries.values()
                      if not e.is_dir and e.offset // SECTOR == ext), None)
+
+
+def _link_target(rr: Any) -> str:
+    """A Rock Ridge symlink's target ("/" too: pycdlib renders a lone root as "")."""
+    target = rr.symlink_path().decode("utf-8", "replace")
+    if not target:
+        recs = list(rr.dr_entries.sl_records)
+        if rr.ce_entries is not None:
+            recs += list(rr.ce_entries.sl_records)
+        if any(c.flags & 0x8 for r in recs for c in r.symlink_components):
+            target = "/"
+    return str(target)
+
+
+def _make_symlink(e: IsoEntry, target: Path) -> None:
+    link = e.link_target or ""
+    if not link or "\0" in link:
+        raise InputError(f"{e.path}: symlink with an empty or NUL-containing target")
+    try:
+        os.symlink(link, target)
+    except OSError as err:
+        raise InputError(f"{target}: cannot create symlink: {err.strerror}") from None
 
 
 def _one_line(e: BaseException) -> str:
