@@ -20,6 +20,7 @@ from defusedxml.common import DTDForbidden, EntitiesForbidden, ExternalReference
 from defusedxml.ElementTree import DefusedXMLParser, ParseError
 
 from xcptui.engine.errors import InputError
+from xcptui.engine.limits import read_small_file
 
 MAX_SIZE = 1 << 20  # an answerfile is a few hundred bytes; refuse anything absurd
 
@@ -166,7 +167,7 @@ def load(path: Path, name: str | None = None) -> Answerfile:
         if size > MAX_SIZE:
             raise InputError(f"{label}: {size} bytes is too big for an answerfile "
                              f"(limit {MAX_SIZE}); is this the right file?")
-        data = path.read_bytes()
+        data = read_small_file(path, "answerfile", MAX_SIZE, label)  # no FIFO, device
     except FileNotFoundError:
         raise InputError(f"{label}: no such file") from None
     except IsADirectoryError:

@@ -8,7 +8,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from xcptui.engine.errors import RecipeError
+from xcptui.engine import limits
+from xcptui.engine.errors import InputError, RecipeError
 from xcptui.engine.recipe.model import (
     AnswerfileScript,
     AnswerfileSection,
@@ -287,11 +288,14 @@ def loads(text: str, base: Path, path: Path | None = None) -> Recipe:
 
 
 def load(path: Path) -> Recipe:
+    """Read and parse a recipe file (a regular file of at most 1 MiB)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError(f"recipe {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
+        raw = limits.read_small_file(path, "recipe", limits.MAX_RECIPE, f"recipe {path}")
+    except InputError as e:
+        raise RecipeError(str(e)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise RecipeError(f"recipe {path}: cannot read: {e}") from None
     return loads(text, path.resolve().parent, path)
 
