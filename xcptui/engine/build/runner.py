@@ -52,6 +52,10 @@ def check_output_path(source: Path, output: Path) -> None:
     out = output.expanduser()
     if out.exists() and out.is_dir():
         raise InputError(f"{output}: is a directory; give the output ISO file name")
+    from xcptui.engine.limits import special_kind  # a FIFO/device/socket is never replaced
+
+    if out.exists() and (kind := special_kind(out.stat().st_mode)) is not None:
+        raise InputError(f"{output}: is {kind}; give a regular file name")
     try:
         if out.exists() and os.path.samefile(out, source):
             raise InputError(f"{output}: is the source ISO; xcptui never writes over its source")
