@@ -11,6 +11,7 @@ The engine never installs handlers (it is a library); the two UIs do, here:
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -22,6 +23,7 @@ from xcptui.engine import Interrupted, remove_live_temp_files, wait_builds_idle
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 CLEANUP_WAIT = 30.0  # seconds a cancelled build gets to remove its files
+EXIT_GRACE = 3.0  # then seconds the app gets to restore the terminal and return
 
 
 def _ignore_further() -> None:
@@ -55,9 +57,24 @@ def say(line: str) -> None:
 
 
 def run_tui(make_app: Callable[[], Any]) -> int:
-    """Run a Textual app; on a signal cancel its workers, exit, and wait for cleanup."""
+    """Run a Textual app; on a signal cancel its workers, clean up, and end the process.
+
+    A lost terminal can leave Textual's shutdown waiting forever on its output
+    thread, so the cleanup does not depend on it: a reaper thread waits for the
+    cancelled builds to remove their files, then ends the process if the app has
+    not returned by itself.
+    """
     app = make_app()
     got: list[int] = []
+    done = threading.Event()
+
+    def reap(signum: int) -> None:
+        wait_builds_idle(CLEANUP_WAIT)
+        remove_live_temp_files()
+        err = Interrupted(signum)
+        if not done.wait(EXIT_GRACE):
+            say(f"xcptui: {err}")
+            os._exit(err.exit_code)
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if got:
@@ -65,6 +82,8 @@ def run_tui(make_app: Callable[[], Any]) -> int:
         got.append(signum)
         for w in list(app.workers):
             w.cancelled_event.set()
+        threading.Thread(target=reap, args=(signum,), name="xcptui-reaper",
+                         daemon=True).start()
         loop = getattr(app, "_loop", None)
         if loop is not None:
             loop.call_soon_threadsafe(app.exit, None, 128 + signum)
@@ -80,6 +99,7 @@ def run_tui(make_app: Callable[[], Any]) -> int:
         if got:
             wait_builds_idle(CLEANUP_WAIT)
             remove_live_temp_files()
+            done.set()
             err = Interrupted(got[0])
             say(f"xcptui: {err}")
             return err.exit_code
