@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xcptui.engine.errors import Cancelled, InputError, ToolMissing
+from xcptui.engine.errors import Cancelled, InputError, Interrupted, ToolMissing
 from xcptui.engine.events import Progress, check
 from xcptui.engine.tools import require, which
 
@@ -414,6 +414,8 @@ def smoke_boot(iso: Path | str, marker: str | None = None, timeout: float = 120,
                 res.accel = f"tcg; kvm failed: {why}"
             report.results.append(res)
             progress.finish_step()
+    except Interrupted:
+        raise  # a signal: the UI reports it (QEMU's group is already killed)
     except KeyboardInterrupt:
         raise Cancelled("smoke boot interrupted; QEMU stopped") from None
     except OSError as e:
