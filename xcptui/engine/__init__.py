@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "plan_build": "build.plan:plan_build", "build": "build.runner:build",
     # "build" is shadowed by the subpackage once it is imported: use build_iso
     "build_iso": "build.runner:build",
+    "pending": "build.pending:", "PendingChange": "build.pending:Change",
     "plan_boot_effects": "build.plan:plan_boot_effects", "BootEffects": "build.plan:BootEffects",
     "check_output_path": "build.runner:check_output_path",
     "default_output": "build.runner:default_output",
@@ -63,14 +64,15 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "AddDriver", "AddRpmPayload", "BootEffects", "BootReport", "BuildError", "BuildPlan",
     "BuildResult", "Cancelled", "CheckReport", "DEPMOD_INPUTS", "ImageEntry", "InputError",
-    "InstallImage", "Interrupted", "IsoEntry", "IsoFacts", "IsoSource", "ModInfo", "Progress",
-    "ProgressEvent", "Recipe", "RecipeError", "RpmInfo", "ToolMissing", "TreeInfo",
-    "VerifyFailed", "VerifyReport", "XcptuiError", "build", "build_iso", "check_cancel",
-    "check_output_path", "check_packages", "default_output", "equivalent_command", "evrcmp",
-    "extract_image", "gather_facts", "inspect_hybrid", "list_packages", "plan_boot_effects",
-    "plan_build", "plan_image", "read_modinfo", "read_rpm", "recipe", "remove_live_temp_files",
-    "require_tool", "smoke_boot", "validate_build_number", "validate_version",
-    "validate_volume_id", "verify", "volume_id_problem", "wait_builds_idle", "which_tool",
+    "InstallImage", "Interrupted", "IsoEntry", "IsoFacts", "IsoSource", "ModInfo",
+    "PendingChange", "Progress", "ProgressEvent", "Recipe", "RecipeError", "RpmInfo",
+    "ToolMissing", "TreeInfo", "VerifyFailed", "VerifyReport", "XcptuiError", "build",
+    "build_iso", "check_cancel", "check_output_path", "check_packages", "default_output",
+    "equivalent_command", "evrcmp", "extract_image", "gather_facts", "inspect_hybrid",
+    "list_packages", "pending", "plan_boot_effects", "plan_build", "plan_image", "read_modinfo",
+    "read_rpm", "recipe", "remove_live_temp_files", "require_tool", "smoke_boot",
+    "validate_build_number", "validate_version", "validate_volume_id", "verify",
+    "volume_id_problem", "wait_builds_idle", "which_tool",
 ]
 
 
@@ -91,12 +93,13 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
     from xcptui.engine import recipe
+    from xcptui.engine.build import pending
     from xcptui.engine.build.atomic import remove_live as remove_live_temp_files
     from xcptui.engine.build.atomic import wait_idle as wait_builds_idle
     from xcptui.engine.build.facts import IsoFacts
     from xcptui.engine.build.facts import gather as gather_facts
+    from xcptui.engine.build.pending import Change as PendingChange
     from xcptui.engine.build.plan import BootEffects, BuildPlan, plan_boot_effects, plan_build
-    from xcptui.engine.build.runner import build as build_iso
     from xcptui.engine.build.runner import (
         BuildResult,
         build,
@@ -104,6 +107,7 @@ if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
         default_output,
         equivalent_command,
     )
+    from xcptui.engine.build.runner import build as build_iso
     from xcptui.engine.errors import (
         BuildError,
         Cancelled,

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from xcptui.engine import ImageEntry, InstallImage
 from xcptui.tui.session import INSTALL_IMG, Session
 
 ISO, IMG, RPM = "iso", "img", "rpm"
@@ -89,9 +90,19 @@ def iso_children(s: Session, path: str) -> list[NodeInfo]:
     return sorted(out, key=lambda n: (not n.is_dir, n.name))
 
 
-def img_node(e: Any) -> NodeInfo:
+def _links_to_dir(img: InstallImage, e: ImageEntry) -> bool:
+    """A symlink to a directory of the image (the real image has lib -> usr/lib)."""
+    real = img.resolve(e.path)
+    target = img.get(real) if real is not None else None
+    return target is not None and target.is_dir
+
+
+def img_node(e: ImageEntry, img: InstallImage | None = None) -> NodeInfo:
+    """A tree node for an image entry; with ``img``, a symlinked directory expands."""
     path = "/" + e.path
-    return NodeInfo(IMG, path, path.rsplit("/", 1)[-1], is_dir=e.type == "dir",
+    is_dir = e.type == "dir" or (img is not None and e.type == "symlink"
+                                 and _links_to_dir(img, e))
+    return NodeInfo(IMG, path, path.rsplit("/", 1)[-1], is_dir=is_dir,
                     size=e.size if e.type == "file" else None, kind=e.type,
                     link_target=e.link_target, entry=e)
 
@@ -100,7 +111,7 @@ def img_children(s: Session, path: str) -> list[NodeInfo]:
     img = s.image()
     inner = path.strip("/")
     entries = img.listdir(inner) if inner else img.listdir("")
-    out = [img_node(e) for e in entries if not getattr(e, "unsafe", False)]
+    out = [img_node(e, img) for e in entries if not getattr(e, "unsafe", False)]
     added = [p for p, m in s.image_marks().items() if m == "added"]
     out += _virtual_children(path if path != "/" else "", {n.name for n in out}, added, IMG)
     return sorted(out, key=lambda n: (not n.is_dir, n.name))

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xcptui.engine import InstallImage, IsoFacts, IsoSource, Progress
+from xcptui.engine import InstallImage, IsoFacts, IsoSource, Progress, pending
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.layout import INSTALL_IMG
-from xcptui.tui import pending
+from xcptui.tui import fmt
 
 
 @dataclass
@@ -71,14 +71,12 @@ class Session:
     def img_exists(self, path: str) -> bool | None:
         if self._image is None:
             return None
-        return self._image.get(path) is not None
-
-    def img_exists_bool(self, path: str) -> bool:
-        return bool(self.img_exists(path))
+        return pending.image_exists(self._image, path)
 
     # -- derived ------------------------------------------------------------------
     def changes(self) -> list[pending.Change]:
-        return pending.changes(self.recipe, self.iso.exists, self.img_exists, self.kernels())
+        return pending.changes(self.recipe, self.iso.exists, self.img_exists, self.kernels(),
+                               fmt.display_path)
 
     def package_files(self) -> dict[str, str]:
         """Removal spec (name and NEVRA) -> /Packages/ path, once packages are listed."""
@@ -90,18 +88,11 @@ class Session:
                     out[str(key)] = str(path)
         return out
 
-    def iso_marks(self) -> dict[str, str]:
+    def iso_marks(self) -> dict[str, pending.Mark]:
         return pending.iso_marks(self.recipe, self.iso.exists, self.package_files())
 
-    def image_marks(self) -> dict[str, str]:
-        return pending.image_marks(self.recipe, self.kernels(), self.img_exists_bool,
-                                   self.img_paths if self._image is not None else None)
-
-    def img_paths(self, top: str) -> list[str]:
-        """Every path under ``top`` in install.img ('/lib/modules/x/...')."""
-        if self._image is None:
-            return []
-        return ["/" + e.path for e in self._image.walk(top.strip("/"))]
+    def image_marks(self) -> dict[str, pending.Mark]:
+        return pending.image_marks(self.recipe, self.kernels(), self._image)
 
     def close(self) -> None:
         self.iso.close()

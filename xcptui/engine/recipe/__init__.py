@@ -5,6 +5,7 @@ load/save with every key checked, ``edits`` the rules for changing a recipe one
 step at a time (what the TUI does). ``from xcptui.engine import recipe`` gives all.
 """
 
+from xcptui.engine.recipe import edits
 from xcptui.engine.recipe.model import (
     AnswerfileScript,
     AnswerfileSection,
@@ -28,5 +29,5 @@ __all__ = [
     "AnswerfileScript", "AnswerfileSection", "BootSection", "DepsSection", "Driver",
     "InstallerFile", "InstallerRemove", "InstallerRpm", "InstallerSection", "IsoFile",
     "IsoRemove", "IsoSection", "PackagesSection", "Recipe", "SigningSection",
-    "dumps", "load", "loads", "save",
+    "dumps", "edits", "load", "loads", "save",
 ]

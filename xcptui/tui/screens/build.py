@@ -28,8 +28,8 @@ from xcptui.engine import (
     equivalent_command,
 )
 from xcptui.engine import recipe as recipe_mod
+from xcptui.engine.recipe import edits as ops
 from xcptui.tui import fmt
-from xcptui.tui import recipe_ops as ops
 from xcptui.tui.messages import Progressed, posting_progress
 from xcptui.tui.screens.dialogs import confirm
 from xcptui.tui.screens.step import Step

@@ -18,9 +18,9 @@ from textual_fspicker import FileOpen, SelectDirectory
 
 from xcptui.engine import Progress, extract_image
 from xcptui.engine import recipe as recipe_mod
+from xcptui.engine.recipe import edits as ops
 from xcptui.tui import browse_model as bm
 from xcptui.tui import readers, statedir
-from xcptui.tui import recipe_ops as ops
 from xcptui.tui.guard import guarded
 from xcptui.tui.messages import posting_progress
 from xcptui.tui.screens.dialogs import InputDialog

@@ -34,7 +34,7 @@ from xcptui.engine import (
     volume_id_problem,
 )
 from xcptui.engine import recipe as recipe_mod
-from xcptui.tui import recipe_ops as ops
+from xcptui.engine.recipe import edits as ops
 from xcptui.tui.guard import guarded
 from xcptui.tui.screens.step import Step
 

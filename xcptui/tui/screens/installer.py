@@ -17,8 +17,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from textual_fspicker import FileOpen, Filters
 
 from xcptui.engine import AddDriver, AddRpmPayload, XcptuiError, plan_image
+from xcptui.engine.recipe import edits as ops
 from xcptui.tui import fmt, preview, readers
-from xcptui.tui import recipe_ops as ops
 from xcptui.tui.guard import guarded
 from xcptui.tui.messages import Progressed, posting_progress
 from xcptui.tui.screens.dialogs import ChoiceDialog

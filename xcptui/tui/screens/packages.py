@@ -18,9 +18,9 @@ from textual_fspicker import FileOpen
 
 from xcptui.engine import CheckReport, XcptuiError, check_packages, evrcmp
 from xcptui.engine import recipe as recipe_mod
+from xcptui.engine.recipe import edits as ops
 from xcptui.tui import fmt, readers
 from xcptui.tui import package_rows as pr
-from xcptui.tui import recipe_ops as ops
 from xcptui.tui.guard import guarded
 from xcptui.tui.messages import Progressed, posting_progress
 from xcptui.tui.screens.dialogs import InputDialog

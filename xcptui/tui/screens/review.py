@@ -16,8 +16,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from xcptui.engine import BuildPlan, IsoSource, XcptuiError, plan_build
 from xcptui.engine import recipe as recipe_mod
+from xcptui.engine.recipe import edits as ops
 from xcptui.tui import fmt
-from xcptui.tui import recipe_ops as ops
 from xcptui.tui.guard import guarded
 from xcptui.tui.messages import Progressed, posting_progress
 from xcptui.tui.screens.step import Step

@@ -13,9 +13,9 @@ from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Footer, Label, OptionList, Static
 from textual_fspicker import FileSave, Filters
 
-from xcptui.engine import XcptuiError
+from xcptui.engine import XcptuiError, pending
 from xcptui.engine import recipe as recipe_mod
-from xcptui.tui import fmt, pending
+from xcptui.tui import fmt
 from xcptui.tui.screens.browse import BrowseStep
 from xcptui.tui.screens.build import BuildStep
 from xcptui.tui.screens.identity import IdentityStep

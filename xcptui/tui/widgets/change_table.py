@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from xcptui.tui.pending import Change
+from xcptui.engine import PendingChange as Change
 
 KIND_STYLE = {"added": ("+", "bold green"), "replaced": ("~", "bold yellow"),
               "removed": ("−", "bold red"), "changed": ("~", "bold yellow")}

@@ -8,6 +8,7 @@ with a colour and a sign: + added, ~ replaced, − removed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.style import Style
@@ -64,8 +65,8 @@ class IsoTree(Tree[bm.NodeInfo]):
         self.scope = scope
         self.show_root = scope == "iso"
         self.guide_depth = 3
-        self.iso_marks: dict[str, str] = {}
-        self.img_marks: dict[str, str] = {}
+        self.iso_marks: Mapping[str, str] = {}
+        self.img_marks: Mapping[str, str] = {}
         self.filtered = False
 
     @property
@@ -221,7 +222,7 @@ class IsoTree(Tree[bm.NodeInfo]):
         return made[key]
 
     # -- marks -----------------------------------------------------------------------
-    def set_marks(self, iso_marks: dict[str, str], img_marks: dict[str, str]) -> None:
+    def set_marks(self, iso_marks: Mapping[str, str], img_marks: Mapping[str, str]) -> None:
         self.iso_marks, self.img_marks = iso_marks, img_marks
         self._resync_virtual(self.root)
         self._invalidate()  # labels depend on the marks: redraw every line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -43,7 +45,7 @@ class StepSidebar(OptionList):
             self._sb_compact = compact
             self._sb_rebuild()
 
-    def update_state(self, current: str, marked: set[str], enabled: set[str]) -> None:
+    def update_state(self, current: str, marked: Set[str], enabled: Set[str]) -> None:
         if (current, marked, enabled) == (self._sb_current, self._sb_marked, self._sb_enabled):
             return
         self._sb_current, self._sb_marked, self._sb_enabled = current, set(marked), set(enabled)
