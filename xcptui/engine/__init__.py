@@ -47,15 +47,14 @@ _EXPORTS: dict[str, str] = {
     # facts, plan, build, verify
     "IsoFacts": "build.facts:IsoFacts", "gather_facts": "build.facts:gather",
     "BuildPlan": "build.plan:BuildPlan", "BuildResult": "build.runner:BuildResult",
-    "plan_build": "build.plan:plan_build", "build": "build.runner:build",
-    # "build" is shadowed by the subpackage once it is imported: use build_iso
-    "build_iso": "build.runner:build",
+    # not "build"/"verify": those names are the subpackages once they are imported
+    "plan_build": "build.plan:plan_build", "build_iso": "build.runner:build",
     "pending": "build.pending:", "PendingChange": "build.pending:Change",
     "plan_boot_effects": "build.plan:plan_boot_effects", "BootEffects": "build.plan:BootEffects",
     "check_output_path": "build.runner:check_output_path",
     "default_output": "build.runner:default_output",
     "equivalent_command": "build.runner:equivalent_command",
-    "verify": "verify.checks:verify", "VerifyReport": "verify.checks:Report",
+    "verify_iso": "verify.checks:verify", "VerifyReport": "verify.checks:Report",
     "wait_builds_idle": "build.atomic:wait_idle",
     "remove_live_temp_files": "build.atomic:remove_live",
     "smoke_boot": "verify.qemuboot:smoke_boot", "BootReport": "verify.qemuboot:BootReport",
@@ -66,12 +65,12 @@ __all__ = [
     "BuildResult", "Cancelled", "CheckReport", "DEPMOD_INPUTS", "ImageEntry", "InputError",
     "InstallImage", "Interrupted", "IsoEntry", "IsoFacts", "IsoSource", "ModInfo",
     "PendingChange", "Progress", "ProgressEvent", "Recipe", "RecipeError", "RpmInfo",
-    "ToolMissing", "TreeInfo", "VerifyFailed", "VerifyReport", "XcptuiError", "build",
-    "build_iso", "check_cancel", "check_output_path", "check_packages", "default_output",
+    "ToolMissing", "TreeInfo", "VerifyFailed", "VerifyReport", "XcptuiError", "build_iso",
+    "check_cancel", "check_output_path", "check_packages", "default_output",
     "equivalent_command", "evrcmp", "extract_image", "gather_facts", "inspect_hybrid",
     "list_packages", "pending", "plan_boot_effects", "plan_build", "plan_image", "read_modinfo",
     "read_rpm", "recipe", "remove_live_temp_files", "require_tool", "smoke_boot",
-    "validate_build_number", "validate_version", "validate_volume_id", "verify",
+    "validate_build_number", "validate_version", "validate_volume_id", "verify_iso",
     "volume_id_problem", "wait_builds_idle", "which_tool",
 ]
 
@@ -102,7 +101,6 @@ if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
     from xcptui.engine.build.plan import BootEffects, BuildPlan, plan_boot_effects, plan_build
     from xcptui.engine.build.runner import (
         BuildResult,
-        build,
         check_output_path,
         default_output,
         equivalent_command,
@@ -137,5 +135,5 @@ if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
     from xcptui.engine.tools import require as require_tool
     from xcptui.engine.tools import which as which_tool
     from xcptui.engine.verify.checks import Report as VerifyReport
-    from xcptui.engine.verify.checks import verify
+    from xcptui.engine.verify.checks import verify as verify_iso
     from xcptui.engine.verify.qemuboot import BootReport, smoke_boot

@@ -118,6 +118,12 @@ def plan_boot(src: IsoSource, recipe: Recipe, afp: AnswerfilePlan | None) -> Boo
     if not (b.append or b.remove or b.default is not None or b.timeout is not None
             or (afp is not None and not afp.empty)):
         return BootPart()
+    # before any per-entry work (which compares each new parameter with the line)
+    size = len(" ".join(b.append))
+    if size > bootcfg.DOM0_CMDLINE_MAX:
+        raise InputError(f"{recipe.path or 'recipe'}: [boot] append adds {len(b.append)} "
+                         f"parameters, {size} bytes: more than the {bootcfg.DOM0_CMDLINE_MAX} "
+                         "bytes Xen passes to dom0")
     changes: list[str] = []
     warnings: list[str] = []
     new_text: dict[str, bytes] = {}

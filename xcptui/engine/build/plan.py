@@ -177,9 +177,44 @@ def plan_build(src: IsoSource, recipe: Recipe, workdir: Path, progress: Progress
     return plan
 
 
+_SECRET_DIRS = (Path("/etc"), Path("/root"), Path.home() / ".ssh", Path.home() / ".gnupg")
+
+
+def host_sources(recipe: Recipe) -> list[Path]:
+    """Every host file the recipe copies into the ISO."""
+    out: list[Path] = [f.source for f in recipe.iso.files]
+    inst = recipe.installer
+    out += [f.source for f in inst.files if isinstance(f.source, Path)]
+    out += [r.source for r in inst.rpms] + [d.source for d in inst.drivers]
+    out += [Path(p) for p in recipe.packages.add]
+    af = recipe.answerfile
+    if af is not None and af.source is not None:
+        out.append(Path(af.source))
+        out += [Path(s.source) for s in af.scripts]
+    return out
+
+
+def secret_warnings(recipe: Recipe) -> list[str]:
+    """A host secret (anything under /etc, /root, ~/.ssh, ~/.gnupg) is embedded only
+    with a warning naming it: whoever gets the ISO can read it."""
+    out = []
+    for p in host_sources(recipe):
+        try:
+            real = p.expanduser().resolve()
+        except (OSError, RuntimeError):
+            continue
+        for d in _SECRET_DIRS:
+            if real == d or d in real.parents:
+                out.append(f"embeds the host file {p} (under {d}): anyone with the ISO can "
+                           "read it")
+                break
+    return out
+
+
 def _compose(plan: BuildPlan, src: IsoSource, recipe: Recipe, workdir: Path,
              progress: Progress, cancel: threading.Event | None) -> None:
     name = src.path.name
+    plan.warnings += secret_warnings(recipe)
     if not src.eltorito():
         raise InputError(f"{name}: has no El Torito boot catalog; xcptui only rebuilds "
                          "bootable installation ISOs (inspect and extract still work)")
