@@ -88,7 +88,7 @@ def run_tui(make_app: Callable[[], Any]) -> int:
         if loop is not None:
             loop.call_soon_threadsafe(app.exit, None, 128 + signum)
 
-    old = {s: signal.signal(s, handler) for s in SIGNALS}
+    old: dict[int, Any] = {s: signal.signal(s, handler) for s in SIGNALS}
     try:
         try:
             result = app.run()
