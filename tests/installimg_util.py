@@ -24,12 +24,18 @@ __all__ = ["ALT_KVER", "MAIN_KVER", "TarLine", "bsdtar_list", "bsdtar_read", "co
 
 
 @functools.cache
-def demo_img(compression: str = "bzip2", version: str = "8.3", alt: bool = True) -> bytes:
-    """A realistic compressed install.img (cached for the session)."""
+def demo_img(compression: str = "bzip2", version: str = "8.3", alt: bool = True,
+             layout: str = "el7") -> bytes:
+    """A realistic compressed install.img (cached for the session).
+
+    ``el7`` is the real media's layout (lib -> usr/lib, names without "./", GNU cpio
+    hardlinks); ``flat`` the older fixture with real lib/, bin/ and "./" names.
+    """
     work = Path(tempfile.mkdtemp(prefix="xcptui-test-img-"))
     try:
         return build_install_img(
-            DemoOptions(compression=compression, version=version, with_alt_kernel=alt), work)
+            DemoOptions(compression=compression, version=version, with_alt_kernel=alt,
+                        layout=layout), work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -69,7 +75,7 @@ class TarLine:
     uid: str
     gid: str
     size: str  # "37" or "5,1" for devices
-    name: str  # as stored ("./etc/shadow")
+    name: str  # as stored ("etc/shadow"; "./etc/shadow" in the flat layout)
     target: str | None  # symlink target
     hardlink_to: str | None
 

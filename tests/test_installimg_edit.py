@@ -32,8 +32,8 @@ from xcptui.engine.errors import Cancelled, InputError
 from xcptui.engine.events import Progress, ProgressEvent
 from xcptui.engine.initrd import installimg as ii
 
-KDIR = f"./lib/modules/{MAIN_KVER}"
-ALT_KDIR = f"./lib/modules/{ALT_KVER}"
+KDIR = f"usr/lib/modules/{MAIN_KVER}"  # stored names: lib -> usr/lib, no "./"
+ALT_KDIR = f"usr/lib/modules/{ALT_KVER}"
 
 
 def _apply(src: Path, edits: list[object], out: Path | None = None,
@@ -73,22 +73,22 @@ def test_replace_keeps_owner_and_mode_000(src: Path) -> None:
                                            mode=0o600, uid=0, gid=5)])
     _bzip2_ok(out)
     rows = _rows(out)
-    assert rows["./etc/shadow"].mode == "----------"  # type: ignore[attr-defined]
-    assert bsdtar_read(out, "./etc/shadow") == b"root:NEW:1::::::\n"
-    pw = rows["./etc/passwd"]
+    assert rows["etc/shadow"].mode == "----------"  # type: ignore[attr-defined]
+    assert bsdtar_read(out, "etc/shadow") == b"root:NEW:1::::::\n"
+    pw = rows["etc/passwd"]
     assert (pw.mode, pw.uid, pw.gid) == ("-rw-------", "0", "5")  # type: ignore[attr-defined]
-    assert rows["./dev/console"].size == "5,1"  # type: ignore[attr-defined]
-    assert rows["./dev/console"].mode == "crw-------"  # type: ignore[attr-defined]
+    assert rows["dev/console"].size == "5,1"  # type: ignore[attr-defined]
+    assert rows["dev/console"].mode == "crw-------"  # type: ignore[attr-defined]
     assert any(c.startswith("replace etc/shadow") for c in plan.changes)
     gnu = subprocess.run(["cpio", "-itv", "--quiet", "-n"], input=uncompressed(out),
                          capture_output=True, check=True).stdout.decode().splitlines()
     by_name = {ln.split()[-1]: ln.split() for ln in gnu if "->" not in ln}
-    assert by_name["./etc/shadow"][:4] == ["----------", "1", "0", "0"]
-    assert by_name["./dev/console"][:6] == ["crw-------", "1", "0", "0", "5,", "1"]
+    assert by_name["etc/shadow"][:4] == ["----------", "1", "0", "0"]
+    assert by_name["dev/console"][:6] == ["crw-------", "1", "0", "0", "5,", "1"]
     # every untouched entry keeps its exact header bytes: same listing otherwise
     before = {r.name: r for r in bsdtar_list(src)}
     for name, r in before.items():
-        if name not in ("./etc/shadow", "./etc/passwd"):
+        if name not in ("etc/shadow", "etc/passwd"):
             assert rows[name] == r, name
 
 
@@ -99,23 +99,23 @@ def test_new_file_defaults_and_parent_dirs_in_order(src: Path, tmp_path: Path) -
     plan, out, _ = _apply(src, [ii.AddFile("opt/new/deep/tool.sh", host),
                                 ii.AddFile("answerfile.xml", b"<a/>\n")])
     rows = _rows(out)
-    assert rows["./opt/new/deep/tool.sh"].mode == "-rwxr-xr-x"  # type: ignore[attr-defined]
-    for d in ("./opt/new", "./opt/new/deep"):
+    assert rows["opt/new/deep/tool.sh"].mode == "-rwxr-xr-x"  # type: ignore[attr-defined]
+    for d in ("opt/new", "opt/new/deep"):
         assert rows[d].mode == "drwxr-xr-x"  # type: ignore[attr-defined]
         assert (rows[d].uid, rows[d].gid) == ("0", "0")  # type: ignore[attr-defined]
-    assert rows["./answerfile.xml"].mode == "-rw-r--r--"  # type: ignore[attr-defined]
+    assert rows["answerfile.xml"].mode == "-rw-r--r--"  # type: ignore[attr-defined]
     names = cpio_names(uncompressed(out))
-    assert names.index("./opt") < names.index("./opt/new") < names.index("./opt/new/deep") \
-        < names.index("./opt/new/deep/tool.sh")
-    assert bsdtar_read(out, "./opt/new/deep/tool.sh") == host.read_bytes()
+    assert names.index("opt") < names.index("opt/new") < names.index("opt/new/deep") \
+        < names.index("opt/new/deep/tool.sh")
+    assert bsdtar_read(out, "opt/new/deep/tool.sh") == host.read_bytes()
     assert "create directory opt/new (0755 root:root)" in plan.changes
 
 
 def test_remove_file_and_subtree(src: Path) -> None:
     plan, out, _ = _apply(src, [ii.RemovePath("usr/share/doc"), ii.RemovePath("/EULA")])
     names = {r.name for r in bsdtar_list(out)}
-    assert not any(n.startswith("./usr/share/doc") for n in names)
-    assert "./EULA" not in names and "./usr/share" in names and "./usr/bin/python2" in names
+    assert not any(n.startswith("usr/share/doc") for n in names)
+    assert "EULA" not in names and "usr/share" in names and "usr/bin/python2" in names
     assert "remove usr/share/doc (4 entries)" in plan.changes
     with ii.InstallImage.open(src) as img, pytest.raises(InputError, match="no such file"):
         ii.plan(img, [ii.RemovePath("etc/nothing")])
@@ -139,16 +139,16 @@ def test_hardlinks_survive_replace_and_remove(src: Path, tmp_path: Path) -> None
     # removing the member that carries the data moves the data to the other one
     _, out, _ = _apply(src, [ii.RemovePath("usr/bin/python2.7")], tmp_path / "a.img")
     rows = _rows(out)
-    assert rows["./usr/bin/python2"].nlink == 1  # type: ignore[attr-defined]
-    assert bsdtar_read(out, "./usr/bin/python2") == py
+    assert rows["usr/bin/python2"].nlink == 1  # type: ignore[attr-defined]
+    assert bsdtar_read(out, "usr/bin/python2") == py
     # replacing one member detaches it; the other keeps the old data
     _, out, _ = _apply(src, [ii.AddFile("usr/bin/python2", b"new python\n")],
                        tmp_path / "b.img")
-    assert bsdtar_read(out, "./usr/bin/python2") == b"new python\n"
-    assert bsdtar_read(out, "./usr/bin/python2.7") == py
+    assert bsdtar_read(out, "usr/bin/python2") == b"new python\n"
+    assert bsdtar_read(out, "usr/bin/python2.7") == py
     rows = _rows(out)
-    assert rows["./usr/bin/python2.7"].nlink == 1  # type: ignore[attr-defined]
-    assert rows["./usr/bin/python2"].mode == "-rwxr-xr-x"  # type: ignore[attr-defined]
+    assert rows["usr/bin/python2.7"].nlink == 1  # type: ignore[attr-defined]
+    assert rows["usr/bin/python2"].mode == "-rwxr-xr-x"  # type: ignore[attr-defined]
 
 
 def test_driver_swap(src: Path, tmp_path: Path) -> None:
@@ -228,11 +228,11 @@ def test_rpm_payload(src: Path, tmp_path: Path) -> None:
     rpm = build_rpms([spec], tmp_path / "rpms")[0]
     plan, out, _ = _apply(src, [ii.AddRpmPayload(rpm)])
     rows = _rows(out)
-    assert rows["./usr/bin/some-tool"].mode == "-rwxr-xr-x"  # type: ignore[attr-defined]
-    assert rows["./etc/some-tool"].mode == "drwxr-x---"  # type: ignore[attr-defined]
-    assert rows["./etc/some-tool/conf"].mode == "-rw-------"  # type: ignore[attr-defined]
-    assert rows["./usr/bin/st"].target == "some-tool"  # type: ignore[attr-defined]
-    assert bsdtar_read(out, "./usr/bin/some-tool") == b"#!/bin/sh\necho tool\n"
+    assert rows["usr/bin/some-tool"].mode == "-rwxr-xr-x"  # type: ignore[attr-defined]
+    assert rows["etc/some-tool"].mode == "drwxr-x---"  # type: ignore[attr-defined]
+    assert rows["etc/some-tool/conf"].mode == "-rw-------"  # type: ignore[attr-defined]
+    assert rows["usr/bin/st"].target == "some-tool"  # type: ignore[attr-defined]
+    assert bsdtar_read(out, "usr/bin/some-tool") == b"#!/bin/sh\necho tool\n"
     assert f"{rpm.name}: payload copied; scriptlets not run and the image's rpmdb not " \
         "updated" in plan.warnings
     bad = tmp_path / "bad.rpm"
@@ -277,14 +277,14 @@ def test_rpm_owners_and_hardlinks(src: Path, tmp_path: Path) -> None:
     rpm = next((top / "RPMS").rglob("*.rpm"))
     plan, out, _ = _apply(src, [ii.AddRpmPayload(rpm)])
     rows = _rows(out)
-    c = rows["./opt/owned/c"]
+    c = rows["opt/owned/c"]
     assert (c.uid, c.gid, c.mode) == ("0", "5", "-rw-r-----")  # type: ignore[attr-defined]
     assert any("user 'daemon' is not in the image's etc/passwd" in w for w in plan.warnings)
-    a, b = rows["./opt/owned/a"], rows["./opt/owned/b"]
+    a, b = rows["opt/owned/a"], rows["opt/owned/b"]
     assert (a.nlink, b.nlink) == (2, 2)  # type: ignore[attr-defined]
     x = tmp_path / "x"
     x.mkdir()
-    subprocess.run(["bsdtar", "-xf", str(out), "-C", str(x), "./opt/owned"], check=True)
+    subprocess.run(["bsdtar", "-xf", str(out), "-C", str(x), "opt/owned"], check=True)
     assert (x / "opt/owned/a").read_bytes() == (x / "opt/owned/b").read_bytes() == b"data\n"
     assert (x / "opt/owned/a").stat().st_ino == (x / "opt/owned/b").stat().st_ino
     with ii.InstallImage.open(out) as img:
@@ -334,8 +334,8 @@ def test_other_codecs_rewrite_with_the_same_codec(tmp_path: Path, codec: str) ->
                             "cpio": b"070701"}[codec])
     if codec == "xz":
         assert out.read_bytes()[7] & 0x0F == 1  # CRC32 check, as the kernel needs
-    assert bsdtar_read(out, "./etc/motd") == b"hi\n"
-    assert bsdtar_read(out, "./etc/shadow") == bsdtar_read(src, "./etc/shadow")
+    assert bsdtar_read(out, "etc/motd") == b"hi\n"
+    assert bsdtar_read(out, "etc/shadow") == bsdtar_read(src, "etc/shadow")
     assert len(bsdtar_list(out)) == len(bsdtar_list(src)) + 1
 
 
@@ -389,7 +389,7 @@ def test_large_host_file_is_streamed(tmp_path: Path) -> None:
         assert any(isinstance(p, ii.HostFile) for u in plan.units for p in u.pieces)
         with open(tmp_path / "o.img", "wb") as fp:
             ii.write(img, plan, fp)
-        assert bsdtar_read(tmp_path / "o.img", "./opt/big.bin") == big.read_bytes()
+        assert bsdtar_read(tmp_path / "o.img", "opt/big.bin") == big.read_bytes()
         big.write_bytes(b"changed")
         with open(tmp_path / "p.img", "wb") as fp, pytest.raises(InputError, match="changed"):
             ii.write(img, plan, fp)

@@ -53,6 +53,9 @@ def test_kernel_order_and_names() -> None:
     assert kmod.order_kernels(["4.19.309", "4.19.19", "5.4.1"]) == ["4.19.19", "4.19.309",
                                                                     "5.4.1"]
     assert kmod.order_kernels([]) == []
+    # 8.3's two unames both carry "+": the sublevel-0 one is the main kernel
+    assert kmod.order_kernels(["4.19.322+1", "4.19.0+1"]) == ["4.19.0+1", "4.19.322+1"]
+    assert kmod.order_kernels(["4.19.0+1", "4.19.309"]) == ["4.19.0+1", "4.19.309"]
     assert kmod.module_stem("lib/x/igc.ko") == "igc"
     assert kmod.module_stem("a.ko.xz") == "a" and kmod.module_stem("modules.dep") is None
     assert kmod.normalise("megaraid-sas") == kmod.normalise("megaraid_sas")

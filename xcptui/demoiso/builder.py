@@ -30,7 +30,7 @@ from xcptui.demoiso.rpms import RpmSpec, build_rpms
 from xcptui.engine.tools import require, which
 
 MAIN_KVER = "4.19.0+1"
-ALT_KVER = "4.19.309"
+ALT_KVER = "4.19.322+1"  # kernel-alt on 8.3 (create-install-image configs/8.3)
 ISOLINUX_DIR = Path("/usr/lib/ISOLINUX")
 SYSLINUX_BIOS = Path("/usr/lib/syslinux/modules/bios")
 MTIME = 1700000000
@@ -194,91 +194,133 @@ class DemoOptions:
     uefi: bool = True
     rpm_payload_size: int = 64  # bench: bytes of random payload per extra RPM
     fast_compress: bool = False  # bench: compress install.img with lbzip2 (same format)
+    layout: str = "el7"  # "el7": the real CentOS 7 root; "flat": no usr/ symlinks, "./" names
+
+
+# The real install.img is a CentOS 7 root made with `yum --installroot`: these are
+# symlinks into usr/ (xcp-ng/create-install-image).
+EL7_SYMLINKS = (("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"),
+                ("sbin", "usr/sbin"))
 
 
 def _rootfs_nodes(modules: dict[str, bytes], opts: DemoOptions) -> list[Node]:
-    """Nodes of install.img in `find .` style order (directories before contents)."""
-    nodes: dict[str, Node] = {}
+    """Nodes of install.img in `find .` style order (directories before contents).
 
-    def add(path: str, mode: int, data: bytes = b"", **kw: object) -> Node:
+    ``el7`` (default): the real layout, names as GNU cpio stores `find .` output
+    ("." then "bin", "usr/lib/modules/..."); ``flat``: real bin/, lib/... directories
+    and "./" names (the fixture this project started with).
+    """
+    el7 = opts.layout == "el7"
+    nodes: dict[str, Node] = {}
+    groups: dict[str, int] = {}
+
+    def add(path: str, mode: int, data: bytes = b"", link: str | None = None,
+            **kw: object) -> Node:
         parts = path.split("/")
         for i in range(1, len(parts)):
             d = "/".join(parts[:i])
-            if d and d not in nodes:
+            if d not in nodes:
                 nodes[d] = Node(d, S_IFDIR | 0o755, mtime=MTIME)
         n = Node(path, mode, data, mtime=MTIME, **kw)  # type: ignore[arg-type]
+        if link is not None:
+            n.ino = groups.setdefault(link, len(groups) + 1)  # a group id until numbered
+            n.nlink = 2
         nodes[path] = n
         return n
 
-    nodes["."] = Node(".", S_IFDIR | 0o755, mtime=MTIME)
+    nodes[""] = Node("", S_IFDIR | 0o755, mtime=MTIME)
+    usr = "usr/" if el7 else ""
+    if el7:
+        for name, target in EL7_SYMLINKS:
+            add(name, S_IFLNK | 0o777, target.encode())
+        add("usr/lib64", S_IFDIR | 0o755)
     busybox = which("busybox")
     bb_data = Path(busybox).read_bytes() if busybox else b"#!/bin/sh\necho busybox\n"
-    add("./bin/busybox", S_IFREG | 0o755, bb_data)
-    add("./bin/sh", S_IFLNK | 0o777, b"busybox")
-    add("./bin/bash", S_IFLNK | 0o777, b"busybox")
-    add("./sbin/init", S_IFREG | 0o755, INIT_SCRIPT.encode())
-    add("./init", S_IFLNK | 0o777, b"/sbin/init")
-    add("./dev", S_IFDIR | 0o755)
-    add("./dev/console", S_IFCHR | 0o600, rdev=(5, 1))
-    add("./dev/null", S_IFCHR | 0o666, rdev=(1, 3))
-    add("./proc", S_IFDIR | 0o555)
-    add("./sys", S_IFDIR | 0o555)
-    add("./tmp", S_IFDIR | 0o1777)
-    add("./root", S_IFDIR | 0o550)
-    add("./etc/passwd", S_IFREG | 0o644, b"root:x:0:0:root:/root:/bin/bash\n")
-    add("./etc/group", S_IFREG | 0o644, b"root:x:0:\ntty:x:5:\n")
+    add(f"{usr}bin/busybox", S_IFREG | 0o755, bb_data)
+    add(f"{usr}bin/sh", S_IFLNK | 0o777, b"busybox")
+    add(f"{usr}bin/bash", S_IFLNK | 0o777, b"busybox")
+    add(f"{usr}sbin/init", S_IFREG | 0o755, INIT_SCRIPT.encode())
+    if el7:  # e2fsprogs' hardlinks, not next to each other in `find` order
+        mke2fs = b"\x7fELF mke2fs placeholder\n" * 8
+        add("usr/sbin/mke2fs", S_IFREG | 0o755, mke2fs, link="mke2fs")
+        add("usr/sbin/mkfs", S_IFREG | 0o755, b"#!/bin/sh\necho mkfs\n")
+        add("usr/sbin/mkfs.ext4", S_IFREG | 0o755, mke2fs, link="mke2fs")
+    add("init", S_IFLNK | 0o777, b"/sbin/init")
+    add("dev", S_IFDIR | 0o755)
+    add("dev/console", S_IFCHR | 0o600, rdev=(5, 1))
+    add("dev/null", S_IFCHR | 0o666, rdev=(1, 3))
+    add("proc", S_IFDIR | 0o555)
+    add("sys", S_IFDIR | 0o555)
+    add("tmp", S_IFDIR | 0o1777)
+    add("root", S_IFDIR | 0o550)
+    add("etc/passwd", S_IFREG | 0o644, b"root:x:0:0:root:/root:/bin/bash\n")
+    add("etc/group", S_IFREG | 0o644, b"root:x:0:\ntty:x:5:\n")
     for name in ("shadow", "gshadow", "shadow-", "gshadow-"):
-        add(f"./etc/{name}", S_IFREG | 0o000, b"root:$6$demo$hash:19000:0:99999:7:::\n")
-    add("./etc/sysconfig/network", S_IFREG | 0o644, b"NETWORKING=yes\n")
-    add("./etc/depmod.d/dist.conf", S_IFREG | 0o644,
-        b"#\n# depmod.conf\n#\n\n# override default search ordering for kmod packaging\n"
-        b"search updates extra built-in weak-updates\n")
-    if opts.version == "8.2":
-        add("./etc/depmod.d/00-xcpng-override.conf", S_IFREG | 0o644, b"search override\n")
-    add("./etc/modprobe.d/installer-blacklist.conf", S_IFREG | 0o644,
+        add(f"etc/{name}", S_IFREG | 0o000, b"root:$6$demo$hash:19000:0:99999:7:::\n")
+    add("etc/sysconfig/network", S_IFREG | 0o644, b"NETWORKING=yes\n")
+    for name, text in depmod_conf(opts.version).items():
+        add(f"etc/depmod.d/{name}", S_IFREG | 0o644, text)
+    add("etc/modprobe.d/installer-blacklist.conf", S_IFREG | 0o644,
         b"blacklist eth1394\nblacklist ipmi_si\nblacklist igbvf\n")
-    add("./etc/xensource-inventory", S_IFREG | 0o644, b"PRODUCT_BRAND='XCP-ng'\n")
-    add("./etc/systemd/system/installer.service", S_IFREG | 0o644,
+    add("etc/xensource-inventory", S_IFREG | 0o644, b"PRODUCT_BRAND='XCP-ng'\n")
+    add("etc/systemd/system/installer.service", S_IFREG | 0o644,
         b"[Service]\nExecStart=/opt/xensource/installer/preinit --\n")
-    inst = "./opt/xensource/installer"
+    inst = "opt/xensource/installer"
     add(f"{inst}/preinit", S_IFREG | 0o755,
         b"#!/bin/sh\nexec /opt/xensource/installer/init \"$@\"\n")
     add(f"{inst}/init", S_IFREG | 0o755, b"#!/usr/bin/python\nimport install\n")
     add(f"{inst}/install.py", S_IFREG | 0o644, b"def go():\n    print('installing XCP-ng')\n")
     add(f"{inst}/constants.py", S_IFREG | 0o644, b"TIMEOUT = 30\nTIMEZONE = 'UTC'\n")
     add(f"{inst}/EULA", S_IFLNK | 0o777, b"../../../EULA")
-    add("./EULA", S_IFREG | 0o644, b"XCP-ng demo EULA\n")
+    add("EULA", S_IFREG | 0o644, b"XCP-ng demo EULA\n")
     py = b"\x7fELF python interpreter placeholder\n" * 20
-    add("./usr/bin/python2.7", S_IFREG | 0o755, py, ino=0, nlink=2)
-    add("./usr/bin/python2", S_IFREG | 0o755, py, ino=0, nlink=2)
-    add("./usr/bin/python", S_IFLNK | 0o777, b"python2")
-    add("./usr/share/doc/bash/README", S_IFREG | 0o644, b"bash docs\n" * 50)
-    add("./usr/share/doc/bash/COPYING", S_IFREG | 0o644, b"GPL\n" * 100)
-    add("./var/lib/rpm/Packages", S_IFREG | 0o644, b"\x00\x06\x15\x61" + b"\0" * 4092)
+    add("usr/bin/python2.7", S_IFREG | 0o755, py, link="python")
+    add("usr/bin/python2", S_IFREG | 0o755, py, link="python")
+    add("usr/bin/python", S_IFLNK | 0o777, b"python2")
+    add("usr/share/doc/bash/README", S_IFREG | 0o644, b"bash docs\n" * 50)
+    add("usr/share/doc/bash/COPYING", S_IFREG | 0o644, b"GPL\n" * 100)
+    # the rpmdb `yum --installroot` leaves behind (Berkeley DB files)
+    add("var/lib/rpm/Packages", S_IFREG | 0o644, b"\x00\x06\x15\x61" + b"\0" * 4092)
+    if el7:
+        for name in ("Name", "Providename", "Basenames"):
+            add(f"var/lib/rpm/{name}", S_IFREG | 0o644, b"\x00\x06\x15\x61" + b"\0" * 1020)
     for rel, data in sorted(modules.items()):
-        add("./lib/modules/" + rel, S_IFREG | 0o644, data)
+        add(f"{usr}lib/modules/{rel}", S_IFREG | 0o644, data)
     for i in range(opts.filler_files):
         size = opts.filler_size
         # half random (incompressible), half text: roughly real-image compressibility
         blob = os.urandom(size // 3) + (b"filler text line %d\n" % i) * (size // 40)
-        add(f"./usr/lib/filler/d{i // 200:03d}/f{i:05d}.bin", S_IFREG | 0o644, blob)
-    # `find .` order: parents first, siblings in name order.
-    order = sorted(nodes, key=lambda p: p.split("/"))
-    out = [nodes[p] for p in order]
+        add(f"usr/lib/filler/d{i // 200:03d}/f{i:05d}.bin", S_IFREG | 0o644, blob)
+    return _number(nodes, "" if el7 else "./")
+
+
+def _number(nodes: dict[str, Node], prefix: str) -> list[Node]:
+    """`find .` order (parents first, siblings by name), stored names, inode numbers."""
+    out = [nodes[p] for p in sorted(nodes, key=lambda p: p.split("/") if p else [])]
     ino = 700
-    hard_ino = 0
+    group_ino: dict[int, int] = {}
     for n in out:
+        n.path = prefix + n.path if n.path else "."
         if n.nlink > 1:
-            if not hard_ino:
+            if n.ino not in group_ino:
                 ino += 1
-                hard_ino = ino
-            n.ino = hard_ino
+                group_ino[n.ino] = ino
+            n.ino = group_ino[n.ino]
         else:
             ino += 1
             n.ino = ino
         if (n.mode & 0o170000) == S_IFDIR:
             n.nlink = 2
     return out
+
+
+def depmod_conf(version: str) -> dict[str, bytes]:
+    """etc/depmod.d of the image: CentOS 7's dist.conf, plus XCP-ng's override on 8.2."""
+    conf = {"dist.conf": b"#\n# depmod.conf\n#\n\n# override default search ordering for "
+                         b"kmod packaging\nsearch updates extra built-in weak-updates\n"}
+    if version == "8.2":
+        conf["00-xcpng-override.conf"] = b"search override\n"
+    return conf
 
 
 def _filler_modules(base: Path, kver: str, count: int, work: Path) -> list[str]:
@@ -319,7 +361,8 @@ def _module_trees(opts: DemoOptions, work: Path) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     conf = root / "etc" / "depmod.d"
     conf.mkdir(parents=True)
-    (conf / "dist.conf").write_text("search updates extra built-in weak-updates\n")
+    for name, text in depmod_conf(opts.version).items():  # depmod --config etc/depmod.d
+        (conf / name).write_bytes(text)
     for kver, mods in trees:
         base = root / "lib" / "modules" / kver
         for m in mods:

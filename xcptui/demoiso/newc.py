@@ -17,7 +17,7 @@ S_IFBLK = 0o060000
 
 @dataclass
 class Node:
-    path: str  # "./etc/shadow"
+    path: str  # the stored name: "etc/shadow" (GNU cpio of `find .`) or "./etc/shadow"
     mode: int  # full st_mode incl. type bits
     data: bytes = b""
     uid: int = 0
@@ -39,16 +39,34 @@ def _hdr(n: Node, size: int) -> bytes:
 
 
 def write_newc(nodes: list[Node]) -> bytes:
-    """Serialise nodes as GNU cpio -H newc would: hardlink data on the last link."""
+    """Serialise nodes as GNU cpio -o -H newc does.
+
+    Hardlinks the GNU way (copyout.c): a member of a group is held back until the
+    group's last link (its ``nlink``-th member) comes; then the held-back members are
+    written with no data, right before the last one, which carries the data. A group
+    that never completes is written at the end the same way.
+    """
     out = bytearray()
-    last_of_ino: dict[int, int] = {}
-    for i, n in enumerate(nodes):
-        if n.nlink > 1:
-            last_of_ino[n.ino] = i
-    for i, n in enumerate(nodes):
-        carries = n.nlink <= 1 or last_of_ino.get(n.ino) == i
-        data = n.data if carries else b""
-        out += _hdr(n, len(data)) + data + b"\0" * (-len(data) % 4)
-    out += _hdr(Node("TRAILER!!!", 0, ino=0, nlink=1, mtime=0), 0)
+    held: dict[int, list[Node]] = {}
+
+    def emit(n: Node, data: bytes) -> None:
+        out.extend(_hdr(n, len(data)) + data + b"\0" * (-len(data) % 4))
+
+    def emit_group(members: list[Node]) -> None:
+        for m in members[:-1]:
+            emit(m, b"")
+        emit(members[-1], members[-1].data)
+
+    for n in nodes:
+        if n.nlink <= 1 or (n.mode & 0o170000) == S_IFDIR:
+            emit(n, n.data)
+            continue
+        group = held.setdefault(n.ino, [])
+        group.append(n)
+        if len(group) == n.nlink:
+            emit_group(held.pop(n.ino))
+    for members in held.values():
+        emit_group(members)
+    emit(Node("TRAILER!!!", 0, ino=0, nlink=1, mtime=0), b"")
     out += b"\0" * (-len(out) % 512)
     return bytes(out)

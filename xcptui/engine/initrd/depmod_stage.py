@@ -22,14 +22,23 @@ from xcptui.engine.initrd import kmod
 from xcptui.engine.initrd.edits import data_bytes
 from xcptui.engine.initrd.scan import open_0644
 from xcptui.engine.initrd.vtree import NewEntry, Node, VTree
+from xcptui.engine.layout import DEPMOD_D, MODULES_DIRS
 
 
 def depmod_input(path: str) -> bool:
-    """Files depmod reads in a kernel tree: modules and modules.order/builtin*."""
-    if not path.startswith("lib/modules/"):
+    """Spool predicate for a plan that may rebuild a module index: what depmod reads
+    (modules, modules.order/builtin*, etc/depmod.d/*) and the index files it is
+    compared with (modules.*).
+
+    It runs during the scan, before the image's symlinks are all known, so it takes
+    both spellings of the modules directory (real media: lib -> usr/lib).
+    """
+    if path.startswith(DEPMOD_D + "/"):
+        return "/" not in path[len(DEPMOD_D) + 1:]
+    if not any(path.startswith(d + "/") for d in MODULES_DIRS):
         return False
     name = posixpath.basename(path)
-    return bool(kmod.module_stem(name)) or name in kmod.DEPMOD_INPUTS
+    return bool(kmod.module_stem(name)) or name.startswith("modules.")
 
 
 class DepmodStage:
@@ -80,14 +89,21 @@ class DepmodStage:
                 node = real
             if t.type_of(node) == "file":
                 wanted.append((base / p[len(kdir) + 1:], node))
-        conf_dir = root / "etc" / "depmod.d"
-        conf_dir.mkdir(parents=True)
+        image_conf = root / "image-depmod.d"  # as in the image; depmod gets a safe copy
         conf = self.depmod_conf
         for p, node in t.live.items():
             if p.startswith(conf + "/") and t.type_of(node) == "file" \
                     and "/" not in p[len(conf) + 1:]:
-                wanted.append((conf_dir / posixpath.basename(p), node))
+                wanted.append((image_conf / posixpath.basename(p), node))
         self._write_nodes(wanted, f"{t.img.name}: read the modules of {kver} for depmod")
+        conf_dir = root / "etc" / "depmod.d"
+        conf_dir.mkdir(parents=True)
+        for f in sorted(image_conf.iterdir()) if image_conf.is_dir() else []:
+            label = f"{t.img.name}: {conf}/{f.name}"
+            text, dropped = sanitise_depmod_conf(f.read_text("utf-8", "surrogateescape"),
+                                                 label)
+            _write_0644(conf_dir / f.name, [text.encode("utf-8", "surrogateescape")])
+            self.warnings += [w for w in dropped if w not in self.warnings]
 
     def _write_nodes(self, wanted: list[tuple[Path, Node]], label: str) -> None:
         """Write node data to host paths; original entries in one streaming pass."""
@@ -148,11 +164,24 @@ class DepmodStage:
                              f"{', '.join(changed)}")
 
     def _current_many(self, nodes: dict[str, Node]) -> dict[str, bytes]:
+        """Current data of ``nodes``: spooled copies, else one decode pass for the rest."""
         t = self.tree
-        originals = [t.raw[n] for n in nodes.values() if isinstance(n, int)]
+        out: dict[str, bytes] = {}
+        originals = []
+        for name, n in nodes.items():
+            if not isinstance(n, int):
+                out[name] = data_bytes(n.data)
+                continue
+            copy = t.img.spooled_copy(t.img.data_range(t.raw[n]))
+            if copy is not None:
+                out[name] = copy.read_bytes()
+            else:
+                originals.append(t.raw[n])
         got = t.img.read_many(originals, self.cancel) if originals else {}
-        return {name: got[n] if isinstance(n, int) else data_bytes(n.data)
-                for name, n in nodes.items()}
+        for name, n in nodes.items():
+            if isinstance(n, int) and name not in out:
+                out[name] = got[n]
+        return out
 
     def _add_index_file(self, path: str, data: bytes, template: Node | None,
                         anchor: int | None) -> None:
@@ -162,6 +191,52 @@ class DepmodStage:
             c = t.clone_header(template)
             h.mode, h.uid, h.gid, h.mtime = c.mode, c.uid, c.gid, c.mtime
         t.insert(NewEntry(path, h, data), posixpath.dirname(path), anchor)
+
+
+def sanitise_depmod_conf(text: str, label: str) -> tuple[str, list[str]]:
+    """The depmod.d file ``text`` without the directives that would make the HOST's
+    depmod read host directories, and one warning per dropped line.
+
+    depmod runs on a staged copy of the kernel tree, but ``external`` names absolute
+    directories it scans as they are (``external * /etc`` lists host modules), and a
+    ``search``/``override`` path that is absolute or climbs out with ".." leaves the
+    tree. Lines are kmod's: '#' starts a comment only first on a line, a trailing
+    backslash continues it.
+    """
+    out: list[str] = []
+    warnings: list[str] = []
+    lines = text.splitlines(keepends=True)
+    n = 0
+    while n < len(lines):
+        first = n
+        logical = lines[n]
+        while logical.rstrip("\n").endswith("\\") and n + 1 < len(lines):
+            n += 1
+            logical = logical.rstrip("\n")[:-1] + " " + lines[n]
+        n += 1
+        why = _outside_tree(logical)
+        if why is None:
+            out.extend(lines[first:n])
+            continue
+        shown = " ".join(logical.split())
+        warnings.append(f"{label} line {first + 1}: '{shown[:80]}' {why}; "
+                        "left out of the depmod run")
+        out.extend("\n" for _ in range(first, n))  # keeps depmod's line numbers
+    return "".join(out), warnings
+
+
+def _outside_tree(line: str) -> str | None:
+    words = line.split()
+    if not words or words[0].startswith("#"):
+        return None
+    cmd, args = words[0], words[1:]
+    if cmd == "external" and len(args) > 1:
+        return "makes depmod scan directories of this computer"
+    paths = args if cmd == "search" else args[2:3] if cmd == "override" else []
+    for a in paths:
+        if a.startswith("/") or ".." in a.split("/"):
+            return "names a directory outside the kernel tree"
+    return None
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:

@@ -30,11 +30,17 @@ def extract(img: InstallImage, path: str, dest: Path, *, progress: Progress | No
     Files come out user-readable (0644/0755; 0600 when the image had no group/other
     access, e.g. etc/shadow); device nodes, fifos and sockets are skipped and listed.
     Unsafe names and anything that would land outside ``dest`` are refused.
+    Symlinks in the parents of ``path`` are followed ("lib/modules/4.19.0+1" is
+    usr/lib/modules/4.19.0+1 on real media); a symlink named last comes out as a link.
     """
     progress = progress or Progress()
     top = cpio.image_path(path)
     if top is None:
         raise InputError(f"{img.name}: refusing unsafe path {path}")
+    if top:
+        top = img.resolve(top, follow_last=False)
+    if top is None:
+        raise InputError(f"{img.name}: too many symlinks resolving {path}")
     if top and img.get(top) is None:
         raise InputError(f"{img.name}: no such file or directory: {path}")
     for e in img.entries():

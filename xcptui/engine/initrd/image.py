@@ -25,6 +25,7 @@ from xcptui.engine.initrd.compression import CHUNK, FileRegion, SeqDecoder
 from xcptui.engine.initrd.entry import Entry, Segment
 from xcptui.engine.initrd.scan import ImageScan
 from xcptui.engine.initrd.symlinks import resolve_links
+from xcptui.engine.layout import MODULES_DIRS
 
 __all__ = ["Entry", "InstallImage", "Segment"]
 
@@ -140,9 +141,13 @@ class InstallImage:
         """Every header in archive order, shadowed duplicates and trailers included."""
         return list(self._raw)
 
-    def get(self, path: str) -> Entry | None:
-        """The entry at "etc/shadow" (also "/etc/shadow", "./etc/shadow"); no symlinks followed."""
-        p = cpio.image_path(path)
+    def get(self, path: str, follow: bool = False) -> Entry | None:
+        """The entry at "etc/shadow" (also "/etc/shadow", "./etc/shadow").
+
+        No symlinks are followed unless ``follow``: then every component is, like
+        stat(2) after unpacking ("lib/modules/..." finds "usr/lib/modules/...").
+        """
+        p = self.resolve(path) if follow else cpio.image_path(path)
         if p is None:
             return None
         i = self._map.get(p)
@@ -168,9 +173,10 @@ class InstallImage:
         kids = [self._raw[i] for i in self._child_index().get(p, [])]
         return sorted(kids, key=lambda k: k.path)
 
-    def walk(self, top: str = "") -> Iterator[Entry]:
-        """``top`` and everything below it (merged view, archive order)."""
-        p = cpio.image_path(top)
+    def walk(self, top: str = "", follow: bool = False) -> Iterator[Entry]:
+        """``top`` and everything below it (merged view, archive order). With ``follow``
+        symlinks in ``top`` are resolved first; the entries carry their real paths."""
+        p = self.resolve(top) if follow else cpio.image_path(top)
         if p is None:
             return
         prefix = p + "/" if p else ""
@@ -190,20 +196,29 @@ class InstallImage:
         return e.link_target if e is not None and e.is_symlink else None
 
     def kernels(self) -> list[str]:
-        """Kernel versions with a lib/modules/<version> tree, the main kernel first.
-
-        XCP-ng's main kernel is "4.19.0+1" and kernel-alt uses the real sublevel
-        ("4.19.309"), so: a version containing "+" is main; otherwise the lowest.
-        """
-        d = self.resolve("lib/modules")
-        if d is None:
-            return []
-        vers = [e.path.rsplit("/", 1)[-1] for e in self.listdir_safe(d) if e.is_dir]
-        return kmod.order_kernels(vers)
+        """Kernel versions with a <modules dir>/<version> tree, the main kernel first
+        (``kmod.order_kernels``). The modules dirs are looked up through the image's
+        symlinks: on real media lib -> usr/lib, so both spellings find one tree."""
+        return kmod.order_kernels(list(self._kernel_dirs()))
 
     def kernel_dir(self, kver: str) -> str:
-        d = self.resolve("lib/modules") or "lib/modules"
+        """The real path of kernel ``kver``'s tree, e.g. "usr/lib/modules/4.19.0+1"."""
+        found = self._kernel_dirs().get(kver)
+        if found is not None:
+            return found
+        d = self.resolve(MODULES_DIRS[0]) or MODULES_DIRS[0]
         return f"{d}/{kver}"
+
+    def _kernel_dirs(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for spelling in MODULES_DIRS:
+            d = self.resolve(spelling)
+            if d is None:
+                continue
+            for e in self.listdir_safe(d):
+                if e.is_dir:
+                    out.setdefault(posixpath.basename(e.path), e.path)
+        return out
 
     def listdir_safe(self, path: str) -> list[Entry]:
         try:

@@ -101,17 +101,24 @@ def _version_key(v: str) -> list[tuple[int, int | str]]:
     return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", v) if p]
 
 
+_MAIN_UNAME = re.compile(r"^\d+\.\d+\.0\+")
+
+
 def order_kernels(versions: list[str]) -> list[str]:
     """Main kernel first, then the others ascending.
 
-    Heuristic (documented): XCP-ng's main kernel is "4.19.0+1" while kernel-alt uses
-    the real sublevel ("4.19.309"), so a version containing "+" is the main one; if
-    none has a "+", the lowest version is main.
+    Heuristic (documented): XCP-ng's main kernel is "4.19.0+1" (sublevel 0, on 8.2
+    and 8.3) while kernel-alt carries the real sublevel ("4.19.322+1" on 8.3). So a
+    "<x>.<y>.0+<n>" version is main; else the lowest one containing "+"; else the
+    lowest version.
     """
     vs = sorted(set(versions), key=_version_key)
+    zero = [v for v in vs if _MAIN_UNAME.match(v)]
     plus = [v for v in vs if "+" in v]
-    main = plus[0] if plus else (vs[0] if vs else None)
-    return [] if main is None else [main] + [v for v in vs if v != main]
+    if not vs:
+        return []
+    main = (zero or plus or vs)[0]
+    return [main] + [v for v in vs if v != main]
 
 
 # Optional inputs: older kernels (4.19) ship no modules.builtin.modinfo, and a tree

@@ -58,8 +58,6 @@ class Planner(VTree):
                                 (kmod.module_stem(base) or base in kmod.DEPMOD_INPUTS)):
                 self.affected.add(kver)
 
-    # -- primitive operations --------------------------------------------------
-
     # -- edits ---------------------------------------------------------------
 
     def add_file(self, ed: AddFile) -> None:
@@ -126,8 +124,9 @@ class Planner(VTree):
             return ed.kernel, ""
         if ed.dest:
             d = cpio.image_path(ed.dest) or ""
+            real = self.resolve(d, follow_last=False) if d else ""  # lib -> usr/lib
             for k, kdir in self.kernel_dirs.items():
-                if d.startswith(kdir + "/") or d.startswith(f"lib/modules/{k}/"):
+                if real.startswith(kdir + "/") or d.startswith(f"lib/modules/{k}/"):
                     return k, ""
         others = kernels[1:]
         note = " (main" + (f"; the image also has {', '.join(others)})" if others else ")")
@@ -157,6 +156,11 @@ class Planner(VTree):
         attrs: dict[str, Any] = {"mode": pe.mode, "uid": uid, "gid": gid, "mtime": pe.mtime}
         if pe.type == "dir":
             node = self.live.get(path)
+            if node is not None and self.type_of(node) == "symlink":
+                # "/lib" of an EL7 payload is the image's lib -> usr/lib: keep the link
+                node = self.live.get(self.resolve(path))
+                if node is not None and self.type_of(node) == "dir":
+                    return
             if node is None or self.type_of(node) != "dir":  # existing dirs keep theirs
                 self.put(path, "dir", b"", **attrs)
         elif pe.type == "symlink":

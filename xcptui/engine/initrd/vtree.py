@@ -70,9 +70,11 @@ class VTree:
         """Hook: ``path`` is being added, replaced or removed."""
 
     def _name_style(self) -> str:
+        """"./" when the image's names have it (`find . | cpio` keeps "." itself but
+        stores "bin", "usr/lib/..." without it), else ""."""
         for e in self.raw:
-            if not e.is_trailer:
-                return "./" if e.name.startswith("./") or e.name == "." else ""
+            if not e.is_trailer and e.name not in (".", "./", ""):
+                return "./" if e.name.startswith("./") else ""
         return "./"
 
     def type_of(self, node: Node) -> str:
