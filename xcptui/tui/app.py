@@ -17,6 +17,15 @@ from textual.worker import Worker, WorkerState
 from xcptui.engine import Cancelled, XcptuiError
 from xcptui.engine import recipe as recipe_mod
 from xcptui.tui import statedir
+from xcptui.tui.messages import (
+    JobFailed,
+    RecipeChanged,
+    RecipeReplaced,
+    RecipeSaved,
+    SessionOpened,
+    ShowError,
+    WizardReady,
+)
 from xcptui.tui.screens.dialogs import ChoiceDialog, ErrorDialog
 from xcptui.tui.screens.help import HelpScreen
 from xcptui.tui.screens.wizard import STEPS, WizardScreen
@@ -59,15 +68,33 @@ class XcptuiApp(App[int]):
         assert isinstance(screen, WizardScreen)
         return screen
 
-    def wizard_ready(self) -> None:
-        """Called once the wizard screen is composed: open what the command line named."""
+    def on_wizard_ready(self, event: WizardReady) -> None:
+        """The wizard screen is composed: open what the command line named."""
         if self.initial_iso is not None:
             self.wizard.pick.open_iso(self.initial_iso, self.initial_recipe)
         elif self.initial_recipe is not None:
             self.wizard.pick.pending_recipe = self.initial_recipe
             self.notify(f"Pick the ISO to apply {self.initial_recipe.name} to.")
 
-    # -- session and recipe ---------------------------------------------------------
+    # -- session and recipe (steps post messages; these handle them) -----------------
+    def on_session_opened(self, event: SessionOpened) -> None:
+        self.set_session(event.session)
+
+    def on_recipe_changed(self, event: RecipeChanged) -> None:
+        self.recipe_changed()
+
+    def on_recipe_saved(self, event: RecipeSaved) -> None:
+        self.wizard.recipe_changed()
+
+    def on_recipe_replaced(self, event: RecipeReplaced) -> None:
+        self.replace_recipe(event.recipe, event.saved_path)
+
+    def on_show_error(self, event: ShowError) -> None:
+        self.show_error(event.message, event.title)
+
+    def on_job_failed(self, event: JobFailed) -> None:
+        self.report_exception(event.error, event.what)
+
     def set_session(self, session: Session) -> None:
         if self.session is not None:
             self.session.close()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from xcptui.engine import XcptuiError
+from xcptui.tui.messages import JobFailed
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,10 +24,7 @@ def guarded(what: str) -> Callable[[F], F]:
             try:
                 return fn(self, *args, **kwargs)
             except (XcptuiError, OSError) as e:
-                report = getattr(self.app, "report_exception", None)
-                if report is None:
-                    raise
-                report(e, what)
+                self.post_message(JobFailed(e, what))  # the app shows the dialog
                 return None
 
         return wrapper  # type: ignore[return-value]

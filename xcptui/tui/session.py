@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from xcptui.engine import InstallImage, IsoFacts, IsoSource, Progress, pending
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.layout import INSTALL_IMG
 from xcptui.tui import fmt
+
+
+@runtime_checkable
+class SessionHost(Protocol):
+    """What widgets read of the app (the app implements it; widgets never import it)."""
+
+    session: Session | None
+    clock: Callable[[], float]  # tests freeze it
+    demo_iso: Callable[[], Path]
 
 
 @dataclass

@@ -14,7 +14,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from xcptui.tui import browse_model as bm
 from xcptui.tui import preview
-from xcptui.tui.messages import Progressed, posting_progress
+from xcptui.tui.jobs.progress import posting_progress
+from xcptui.tui.messages import JobProgress
 from xcptui.tui.screens.file_actions import FileActions
 from xcptui.tui.widgets.iso_tree import IsoTree, legend
 from xcptui.tui.widgets.job_status import JobStatus
@@ -127,8 +128,8 @@ class BrowseStep(FileActions):
                              get_current_worker().cancelled_event)
 
     # -- worker results --------------------------------------------------------------
-    @on(Progressed)
-    def _progress(self, event: Progressed) -> None:
+    @on(JobProgress)
+    def _progress(self, event: JobProgress) -> None:
         self.job_progress(event)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -30,7 +30,8 @@ from xcptui.engine import (
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
 from xcptui.tui import fmt
-from xcptui.tui.messages import Progressed, posting_progress
+from xcptui.tui.jobs.progress import posting_progress
+from xcptui.tui.messages import JobProgress, RecipeSaved
 from xcptui.tui.screens.dialogs import confirm
 from xcptui.tui.screens.step import Step
 
@@ -196,7 +197,7 @@ class BuildStep(Step):
         s = self.session
         assert s is not None
         self.result = None
-        self.build_run = BuildRun(out, ops.clone(s.recipe), self.xapp.clock())
+        self.build_run = BuildRun(out, ops.clone(s.recipe), self.host.clock())
         self.query_one("#build-log", Log).clear()
         self.query_one("#build-summary", Static).update("")
         self.query_one("#build-bar", ProgressBar).update(total=None, progress=0)
@@ -244,8 +245,8 @@ class BuildStep(Step):
         return True
 
     # -- progress ----------------------------------------------------------------------
-    @on(Progressed)
-    def _progressed(self, event: Progressed) -> None:
+    @on(JobProgress)
+    def _progressed(self, event: JobProgress) -> None:
         event.stop()
         if event.tag != "build" or self.build_run is None:
             return
@@ -365,7 +366,7 @@ class BuildStep(Step):
                                            recipe_path.absolute() if recipe_path else None,
                                            Path(res.output).absolute())
         self.query_one("#build-summary", Static).update(
-            self.summary(res, cmd, self.xapp.clock() - run.started))
+            self.summary(res, cmd, self.host.clock() - run.started))
         self.query_one("#build-bar", ProgressBar).update(total=1, progress=1)
         self.query_one("#build-rate", Label).update("")
         self.query_one("#build-left", VerticalScroll).scroll_home(animate=False)
@@ -394,7 +395,7 @@ class BuildStep(Step):
         if recipe_mod.dumps(s.recipe) == recipe_mod.dumps(run.recipe):
             s.recipe.path = path
             s.mark_saved(path)
-            self.xapp.wizard.recipe_changed()
+            self.post_message(RecipeSaved())
         self.query_one("#build-log", Log).write_line(f"recipe saved: {path}")
         return path
 

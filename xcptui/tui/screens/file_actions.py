@@ -22,7 +22,8 @@ from xcptui.engine.recipe import edits as ops
 from xcptui.tui import browse_model as bm
 from xcptui.tui import readers, statedir
 from xcptui.tui.guard import guarded
-from xcptui.tui.messages import posting_progress
+from xcptui.tui.jobs.progress import posting_progress
+from xcptui.tui.messages import ShowError
 from xcptui.tui.screens.dialogs import InputDialog
 from xcptui.tui.screens.step import Step
 from xcptui.tui.widgets.iso_tree import IsoTree
@@ -196,8 +197,8 @@ class FileActions(Step):
                 subprocess.run(cmd, check=False, stdin=subprocess.DEVNULL,
                                capture_output=True)
         except OSError as e:
-            self.xapp.show_error(f"{cmd[0]}: cannot run the editor ({e.strerror or e}); "
-                                 "set $EDITOR", "Edit")
+            self.post_message(ShowError(f"{cmd[0]}: cannot run the editor "
+                                        f"({e.strerror or e}); set $EDITOR", "Edit"))
             return
         self.app.refresh()
         after = copy.read_bytes()

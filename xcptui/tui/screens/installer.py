@@ -20,7 +20,8 @@ from xcptui.engine import AddDriver, AddRpmPayload, XcptuiError, plan_image
 from xcptui.engine.recipe import edits as ops
 from xcptui.tui import fmt, preview, readers
 from xcptui.tui.guard import guarded
-from xcptui.tui.messages import Progressed, posting_progress
+from xcptui.tui.jobs.progress import posting_progress
+from xcptui.tui.messages import JobProgress
 from xcptui.tui.screens.dialogs import ChoiceDialog
 from xcptui.tui.screens.driver_dialog import DriverAnalysis, DriverDialog
 from xcptui.tui.screens.file_actions import FileActions
@@ -236,8 +237,8 @@ class InstallerStep(FileActions):
         return preview.build(s, info)
 
     # -- worker results ----------------------------------------------------------------
-    @on(Progressed)
-    def _progress(self, event: Progressed) -> None:
+    @on(JobProgress)
+    def _progress(self, event: JobProgress) -> None:
         self.job_progress(event)
 
     def on_iso_tree_work_done(self, event: IsoTree.WorkDone) -> None:

@@ -22,7 +22,8 @@ from xcptui.engine.recipe import edits as ops
 from xcptui.tui import fmt, readers
 from xcptui.tui import package_rows as pr
 from xcptui.tui.guard import guarded
-from xcptui.tui.messages import Progressed, posting_progress
+from xcptui.tui.jobs.progress import posting_progress
+from xcptui.tui.messages import JobProgress
 from xcptui.tui.screens.dialogs import InputDialog
 from xcptui.tui.screens.installer import RPM_FILTERS
 from xcptui.tui.screens.repo_options import RepoOptions, RepoOptionsDialog
@@ -391,8 +392,8 @@ class PackagesStep(Step):
             self._render_tables()
 
     # -- worker results ----------------------------------------------------------------
-    @on(Progressed)
-    def _progress(self, event: Progressed) -> None:
+    @on(JobProgress)
+    def _progress(self, event: JobProgress) -> None:
         self.job_progress(event)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

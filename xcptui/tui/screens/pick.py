@@ -17,7 +17,13 @@ from textual_fspicker import FileOpen, Filters
 from xcptui.engine import InputError, IsoFacts, IsoSource, gather_facts
 from xcptui.engine import recipe as recipe_mod
 from xcptui.tui import fmt, statedir
-from xcptui.tui.messages import Progressed, posting_progress
+from xcptui.tui.jobs.progress import posting_progress
+from xcptui.tui.messages import (
+    JobProgress,
+    RecipeReplaced,
+    SessionOpened,
+    ShowError,
+)
 from xcptui.tui.screens.dialogs import ChoiceDialog
 from xcptui.tui.screens.step import Step
 from xcptui.tui.session import Session
@@ -162,9 +168,9 @@ class PickStep(Step):
         try:
             rec = recipe_mod.load(path)
         except InputError as e:
-            self.xapp.show_error(str(e), "Load recipe")
+            self.post_message(ShowError(str(e), "Load recipe"))
             return
-        self.xapp.replace_recipe(rec, path)
+        self.post_message(RecipeReplaced(rec, path))
         self.notify(f"Recipe loaded: {path.name}")
 
     # -- opening -----------------------------------------------------------------------
@@ -176,7 +182,7 @@ class PickStep(Step):
     @work(thread=True, exclusive=True, group="open", exit_on_error=False,
           description="Demo ISO")
     def _demo_worker(self) -> Path:
-        return self.xapp.demo_iso()
+        return self.host.demo_iso()
 
     def open_iso(self, path: Path, recipe_path: Path | None = None) -> None:
         self.query_one(JobStatus).start(f"opening {path.name}…")
@@ -199,8 +205,8 @@ class PickStep(Step):
             raise
         return Opened(path, iso, facts, rec, recipe_path, autosaved)
 
-    @on(Progressed)
-    def _progress(self, event: Progressed) -> None:
+    @on(JobProgress)
+    def _progress(self, event: JobProgress) -> None:
         self.job_progress(event)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -222,7 +228,7 @@ class PickStep(Step):
             session.recipe = o.recipe
             session.mark_saved(o.recipe_path)
             self.pending_recipe = None
-        self.xapp.set_session(session)
+        self.post_message(SessionOpened(session))
         if o.autosaved is not None:
             n = len(session.__class__(session.source, session.iso, session.facts,
                                       o.autosaved).changes())
@@ -235,7 +241,7 @@ class PickStep(Step):
 
     def _restore(self, choice: str | None, rec: recipe_mod.Recipe | None) -> None:
         if choice == "yes" and rec is not None:
-            self.xapp.replace_recipe(rec, None)
+            self.post_message(RecipeReplaced(rec, None))
             self.notify("Pending changes restored.")
         elif self.session is not None:
             statedir.drop_autosave(self.session.source)

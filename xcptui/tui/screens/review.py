@@ -19,7 +19,8 @@ from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
 from xcptui.tui import fmt
 from xcptui.tui.guard import guarded
-from xcptui.tui.messages import Progressed, posting_progress
+from xcptui.tui.jobs.progress import posting_progress
+from xcptui.tui.messages import JobProgress
 from xcptui.tui.screens.step import Step
 from xcptui.tui.widgets.change_table import ChangeTable
 from xcptui.tui.widgets.job_status import JobStatus
@@ -154,7 +155,7 @@ class ReviewStep(Step):
                 t.append(f"! {w}\n", style="yellow")
         self.query_one("#review-plan", Static).update(t)
 
-    def on_progressed(self, event: Progressed) -> None:
+    def on_job_progress(self, event: JobProgress) -> None:
         self.job_progress(event)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual.containers import Vertical
 from textual.worker import Worker, WorkerState
 
-from xcptui.tui.messages import Progressed
-from xcptui.tui.session import Session
+from xcptui.tui.messages import JobFailed, JobProgress, RecipeChanged
+from xcptui.tui.session import Session, SessionHost
 from xcptui.tui.widgets.job_status import JobStatus
-
-if TYPE_CHECKING:
-    from xcptui.tui.app import XcptuiApp
 
 
 class Step(Vertical):
@@ -24,15 +21,14 @@ class Step(Vertical):
     NEEDS_SESSION: ClassVar[bool] = True
 
     @property
-    def xapp(self) -> XcptuiApp:
-        from xcptui.tui.app import XcptuiApp
-
-        assert isinstance(self.app, XcptuiApp)
+    def host(self) -> SessionHost:
+        """The app, as far as a step may know it (read-only: changes go by message)."""
+        assert isinstance(self.app, SessionHost)
         return self.app
 
     @property
     def session(self) -> Session | None:
-        return self.xapp.session
+        return self.host.session
 
     def session_changed(self) -> None:
         """A new ISO was opened: reload everything."""
@@ -48,8 +44,8 @@ class Step(Vertical):
         return None
 
     def changed(self) -> None:
-        """Call after editing the recipe: autosave, markers, other steps."""
-        self.xapp.recipe_changed()
+        """Call after editing the recipe: the app autosaves and refreshes every step."""
+        self.post_message(RecipeChanged())
 
     def do_step_action(self, action: str) -> None:
         """Run ``action_<name>`` (used by command-palette commands)."""
@@ -67,7 +63,7 @@ class Step(Vertical):
                 return True
         return False
 
-    def job_progress(self, event: Progressed) -> None:
+    def job_progress(self, event: JobProgress) -> None:
         """Show a worker's progress in the step's JobStatus (ignores stragglers)."""
         jobs = self.query(JobStatus)
         if not jobs or not self.busy():
@@ -88,8 +84,8 @@ class Step(Vertical):
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             self.job_finished(event.worker)
         if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.xapp.report_exception(event.worker.error,
-                                       event.worker.description or event.worker.name)
+            self.post_message(JobFailed(event.worker.error,
+                                        event.worker.description or event.worker.name))
 
     def on_iso_tree_work_done(self, event: Any) -> None:
         self.job_finished(event.worker)

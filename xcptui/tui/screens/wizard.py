@@ -16,6 +16,7 @@ from textual_fspicker import FileSave, Filters
 from xcptui.engine import XcptuiError, pending
 from xcptui.engine import recipe as recipe_mod
 from xcptui.tui import fmt
+from xcptui.tui.messages import WizardReady
 from xcptui.tui.screens.browse import BrowseStep
 from xcptui.tui.screens.build import BuildStep
 from xcptui.tui.screens.identity import IdentityStep
@@ -24,6 +25,7 @@ from xcptui.tui.screens.packages import PackagesStep
 from xcptui.tui.screens.pick import PickStep
 from xcptui.tui.screens.review import ReviewStep
 from xcptui.tui.screens.step import Step
+from xcptui.tui.session import Session, SessionHost
 from xcptui.tui.widgets.step_sidebar import StepSidebar
 from xcptui.tui.widgets.title_bar import TitleBar
 
@@ -69,9 +71,7 @@ class WizardScreen(Screen[None]):
     def on_mount(self) -> None:
         self._refresh_frame()
         self.pick.shown()
-        ready = getattr(self.app, "wizard_ready", None)
-        if ready is not None:
-            self.call_after_refresh(ready)
+        self.call_after_refresh(self.post_message, WizardReady())
 
     def on_resize(self, event: object) -> None:
         size = getattr(event, "size", None)
@@ -93,8 +93,8 @@ class WizardScreen(Screen[None]):
         return self.query_one(BuildStep)
 
     @property
-    def session(self):  # type: ignore[no-untyped-def]
-        return getattr(self.app, "session", None)
+    def session(self) -> Session | None:
+        return self.app.session if isinstance(self.app, SessionHost) else None
 
     # -- navigation ------------------------------------------------------------------
     def can_go(self, key: str) -> bool:

@@ -22,7 +22,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from xcptui.tui import browse_model as bm
 from xcptui.tui import fmt, readers
 from xcptui.tui.guard import guarded
-from xcptui.tui.messages import posting_progress
+from xcptui.tui.jobs.progress import posting_progress
+from xcptui.tui.messages import JobFailed
 from xcptui.tui.session import Session
 
 MARK_STYLE = {"added": "bold green", "replaced": "bold yellow", "removed": "red strike",
@@ -163,9 +164,8 @@ class IsoTree(Tree[bm.NodeInfo]):
             return
         if event.state == WorkerState.ERROR:
             self.reset_failed(w.group)
-            report = getattr(self.app, "report_exception", None)
-            if report is not None and w.error is not None:
-                report(w.error, w.description or w.name)
+            if w.error is not None:
+                self.post_message(JobFailed(w.error, w.description or w.name))
         self.post_message(self.WorkDone(w))
 
     @on(Loaded)

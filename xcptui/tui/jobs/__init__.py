@@ -1,0 +1,1 @@
+"""Background work: engine calls in worker threads and their progress as messages."""
