@@ -1,11 +1,13 @@
 """Build a small XCP-ng-like installation ISO, the way XCP-ng's create-iso.sh does.
 
 Used by ``xcptui demo`` and by the tests. The layout, boot configs and
-``.treeinfo`` are the real 8.3 (or 8.2) templates; install.img is a bzip2 newc
-cpio with mode-000 shadow files, device nodes, the ``/init`` symlink, a
-hardlink pair and ``lib/modules/<kver>`` trees holding real ELF ``.ko`` files
-indexed by depmod; Packages/ holds real RPMs with createrepo_c repodata. The ISO
-is mastered with ``genisoimage ... -e boot/efiboot.img`` and ``isohybrid --uefi``.
+``.treeinfo`` are the real 8.3 (or 8.2) templates; install.img (``rootfs``) is the
+real media's CentOS 7 root as a bzip2 newc cpio: lib -> usr/lib and friends,
+mode-000 shadow files, device nodes, the ``/init`` symlink, hardlink groups and
+both kernels' ``usr/lib/modules/<kver>`` trees holding real ELF ``.ko`` files
+indexed by depmod (``kmods``); Packages/ holds real RPMs with createrepo_c
+repodata. The ISO is mastered with ``genisoimage ... -e boot/efiboot.img`` and
+``isohybrid --uefi``.
 
 Kernel, Xen and memtest are small placeholders unless real files are given
 (the QEMU smoke tests pass a real kernel and Xen).
@@ -13,128 +15,29 @@ Kernel, Xen and memtest are small placeholders unless real files are given
 
 from __future__ import annotations
 
-import bz2
 import gzip
-import lzma
 import os
 import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from xcptui.demoiso.newc import S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG, Node, write_newc
+from xcptui.demoiso.kmods import KoSpec, build_ko, vermagic
+from xcptui.demoiso.options import ALT_KVER, MAIN_KVER, MTIME, DemoOptions
+from xcptui.demoiso.rootfs import INIT_SCRIPT, STAGE2_MARKER, build_install_img
 from xcptui.demoiso.rpms import RpmSpec, build_rpms
 from xcptui.engine.tools import require, which
 
-MAIN_KVER = "4.19.0+1"
-ALT_KVER = "4.19.322+1"  # kernel-alt on 8.3 (create-install-image configs/8.3)
+# the names callers import from here
+__all__ = ["ALT_KVER", "DEPS_REQUIRES", "INIT_SCRIPT", "MAIN_KVER", "MTIME", "STAGE2_MARKER",
+           "DemoOptions", "KoSpec", "build_demo_iso", "build_install_img", "build_ko",
+           "cache_dir", "demo_iso_path", "ensure_demo_iso", "package_specs", "vermagic"]
+
 ISOLINUX_DIR = Path("/usr/lib/ISOLINUX")
 SYSLINUX_BIOS = Path("/usr/lib/syslinux/modules/bios")
-MTIME = 1700000000
 
-
-def vermagic(kver: str) -> str:
-    return f"{kver} SMP mod_unload modversions "
-
-
-@dataclass
-class KoSpec:
-    name: str
-    relpath: str  # under lib/modules/<kver>/
-    version: str = "1.0"
-    aliases: list[str] = field(default_factory=list)
-    exports: list[str] = field(default_factory=list)
-    uses: list[str] = field(default_factory=list)
-    depends: list[str] = field(default_factory=list)
-
-
-def build_ko(spec: KoSpec, kver: str, out: Path, magic: str | None = None) -> Path:
-    """Compile a real relocatable ELF object that looks like a kernel module to kmod."""
-    gcc = require("gcc", "compile the demo ISO's kernel modules")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fields = [
-        "license=GPL",
-        f"vermagic={magic if magic is not None else vermagic(kver)}",
-        f"name={spec.name}",
-        f"version={spec.version}",
-        f"description=xcptui demo driver {spec.name}",
-        *[f"alias={a}" for a in spec.aliases],
-        f"depends={','.join(spec.depends)}",
-        "retpoline=Y",
-    ]
-    modinfo = "".join(f + "\\0" for f in fields)
-    src = ["struct kernel_symbol { unsigned long value; const char *name; };"]
-    for sym in spec.exports:
-        src += [
-            f"int {sym}(void) {{ return 1; }}",
-            f'static const char __kstrtab_{sym}[] __attribute__((section("__ksymtab_strings"),'
-            f' used)) = "{sym}";',
-            f"const struct kernel_symbol __ksymtab_{sym} __attribute__((section("
-            f'"___ksymtab+{sym}"), used)) = {{ (unsigned long){sym}, __kstrtab_{sym} }};',
-        ]
-    for sym in spec.uses:
-        src.append(f"extern int {sym}(void);")
-    body = " + ".join(f"{s}()" for s in spec.uses) or "0"
-    src.append(f"int {spec.name}_init_module(void) {{ return {body}; }}")
-    src.append(
-        'static const char __modinfo[] __attribute__((section(".modinfo"), used, aligned(1)))'
-        f' = "{modinfo}";'
-    )
-    with tempfile.TemporaryDirectory() as td:
-        c = Path(td) / f"{spec.name}.c"
-        c.write_text("\n".join(src) + "\n")
-        subprocess.run([gcc, "-c", "-O2", "-fno-pic", "-o", str(out), str(c)], check=True)
-    return out
-
-
-MAIN_MODULES = [
-    KoSpec("mdio", "kernel/drivers/net/mdio.ko", exports=["mdio45_probe", "mdio_mii_ioctl"]),
-    KoSpec("igb", "kernel/drivers/net/ethernet/intel/igb/igb.ko", "5.4.0-k",
-           aliases=["pci:v00008086d00001533sv*sd*bc*sc*i*",
-                    "pci:v00008086d00001521sv*sd*bc*sc*i*"]),
-    KoSpec("e1000e", "kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko", "3.2.6-k",
-           aliases=["pci:v00008086d000010D3sv*sd*bc*sc*i*"]),
-    KoSpec("igc", "kernel/drivers/net/ethernet/intel/igc/igc.ko", "0.0.1-k",
-           aliases=["pci:v00008086d000015F2sv*sd*bc*sc*i*"]),
-    KoSpec("ixgbe", "updates/ixgbe.ko", "5.9.4", aliases=["pci:v00008086d000010FBsv*sd*bc*sc*i*"],
-           uses=["mdio45_probe"], depends=["mdio"]),
-    KoSpec("megaraid_sas", "kernel/drivers/scsi/megaraid/megaraid_sas.ko", "07.706.03.00-rc1",
-           aliases=["pci:v00001000d0000005Bsv*sd*bc*sc*i*"]),
-]
-ALT_MODULES = [
-    KoSpec("igb", "kernel/drivers/net/ethernet/intel/igb/igb.ko", "5.6.0-k",
-           aliases=["pci:v00008086d00001533sv*sd*bc*sc*i*"]),
-    KoSpec("igc", "kernel/drivers/net/ethernet/intel/igc/igc.ko", "0.0.1-k",
-           aliases=["pci:v00008086d000015F2sv*sd*bc*sc*i*"]),
-]
-
-STAGE2_MARKER = "XCPTUI-STAGE2"
-
-# /sbin/init of the demo image: when booted for real (QEMU tests) it proves stage 2
-# started and shows what the booted install.img contains.
-INIT_SCRIPT = f"""#!/bin/busybox sh
-# Each line also goes to /dev/kmsg: with XCP-ng's "console=hvc0 console=tty0" the console
-# is tty0, and kmsg reaches every kernel console, hvc0 (Xen's serial port) included.
-say() {{ echo "$*"; echo "$*" > /dev/kmsg 2>/dev/null; }}
-/bin/busybox mount -t proc proc /proc 2>/dev/null
-# /dev/console as unpacked from install.img, before devtmpfs hides it
-console="$(/bin/busybox ls -ln /dev/console 2>&1)"
-/bin/busybox mount -t devtmpfs dev /dev 2>/dev/null
-say "{STAGE2_MARKER} start"
-say "{STAGE2_MARKER} cmdline: $(/bin/busybox cat /proc/cmdline)"
-say "{STAGE2_MARKER} ls: $console"
-for f in /etc/shadow /answerfile.xml; do
-  say "{STAGE2_MARKER} ls: $(/bin/busybox ls -ln $f 2>&1)"
-done
-for d in /lib/modules/*/updates; do
-  say "{STAGE2_MARKER} updates: $d $(/bin/busybox ls $d 2>&1 | /bin/busybox tr '\\n' ' ')"
-done
-say "{STAGE2_MARKER} end"
-/bin/busybox poweroff -f
-"""
 
 DEPS_REQUIRES = ["xcp-ng-release", "vendor-drivers", "kernel", "xapi-core", "xcp-ng-pv-tools"]
 
@@ -175,233 +78,6 @@ def package_specs(extra: int = 0, payload_size: int = 64) -> list[RpmSpec]:
                                                                     os.urandom(payload_size))}))
     return specs
 
-
-@dataclass
-class DemoOptions:
-    version: str = "8.3"  # "8.3" or "8.2"
-    volume_id: str = "XCP-ng 8.3.0"
-    compression: str = "bzip2"  # bzip2 | gzip | xz | zstd
-    signed: bool = True
-    with_packages: bool = True
-    with_alt_kernel: bool = True
-    xen: Path | None = None
-    vmlinuz: Path | None = None
-    rpm_payload: str = "gzip"
-    extra_rpms: int = 0
-    filler_files: int = 0  # bench: adds this many random files to install.img
-    filler_size: int = 30000
-    filler_modules: int = 0  # bench: extra .ko files in the main kernel tree
-    uefi: bool = True
-    rpm_payload_size: int = 64  # bench: bytes of random payload per extra RPM
-    fast_compress: bool = False  # bench: compress install.img with lbzip2 (same format)
-    layout: str = "el7"  # "el7": the real CentOS 7 root; "flat": no usr/ symlinks, "./" names
-
-
-# The real install.img is a CentOS 7 root made with `yum --installroot`: these are
-# symlinks into usr/ (xcp-ng/create-install-image).
-EL7_SYMLINKS = (("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"),
-                ("sbin", "usr/sbin"))
-
-
-def _rootfs_nodes(modules: dict[str, bytes], opts: DemoOptions) -> list[Node]:
-    """Nodes of install.img in `find .` style order (directories before contents).
-
-    ``el7`` (default): the real layout, names as GNU cpio stores `find .` output
-    ("." then "bin", "usr/lib/modules/..."); ``flat``: real bin/, lib/... directories
-    and "./" names (the fixture this project started with).
-    """
-    el7 = opts.layout == "el7"
-    nodes: dict[str, Node] = {}
-    groups: dict[str, int] = {}
-
-    def add(path: str, mode: int, data: bytes = b"", link: str | None = None,
-            **kw: object) -> Node:
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            d = "/".join(parts[:i])
-            if d not in nodes:
-                nodes[d] = Node(d, S_IFDIR | 0o755, mtime=MTIME)
-        n = Node(path, mode, data, mtime=MTIME, **kw)  # type: ignore[arg-type]
-        if link is not None:
-            n.ino = groups.setdefault(link, len(groups) + 1)  # a group id until numbered
-            n.nlink = 2
-        nodes[path] = n
-        return n
-
-    nodes[""] = Node("", S_IFDIR | 0o755, mtime=MTIME)
-    usr = "usr/" if el7 else ""
-    if el7:
-        for name, target in EL7_SYMLINKS:
-            add(name, S_IFLNK | 0o777, target.encode())
-        add("usr/lib64", S_IFDIR | 0o755)
-    busybox = which("busybox")
-    bb_data = Path(busybox).read_bytes() if busybox else b"#!/bin/sh\necho busybox\n"
-    add(f"{usr}bin/busybox", S_IFREG | 0o755, bb_data)
-    add(f"{usr}bin/sh", S_IFLNK | 0o777, b"busybox")
-    add(f"{usr}bin/bash", S_IFLNK | 0o777, b"busybox")
-    add(f"{usr}sbin/init", S_IFREG | 0o755, INIT_SCRIPT.encode())
-    if el7:  # e2fsprogs' hardlinks, not next to each other in `find` order
-        mke2fs = b"\x7fELF mke2fs placeholder\n" * 8
-        add("usr/sbin/mke2fs", S_IFREG | 0o755, mke2fs, link="mke2fs")
-        add("usr/sbin/mkfs", S_IFREG | 0o755, b"#!/bin/sh\necho mkfs\n")
-        add("usr/sbin/mkfs.ext4", S_IFREG | 0o755, mke2fs, link="mke2fs")
-    add("init", S_IFLNK | 0o777, b"/sbin/init")
-    add("dev", S_IFDIR | 0o755)
-    add("dev/console", S_IFCHR | 0o600, rdev=(5, 1))
-    add("dev/null", S_IFCHR | 0o666, rdev=(1, 3))
-    add("proc", S_IFDIR | 0o555)
-    add("sys", S_IFDIR | 0o555)
-    add("tmp", S_IFDIR | 0o1777)
-    add("root", S_IFDIR | 0o550)
-    add("etc/passwd", S_IFREG | 0o644, b"root:x:0:0:root:/root:/bin/bash\n")
-    add("etc/group", S_IFREG | 0o644, b"root:x:0:\ntty:x:5:\n")
-    for name in ("shadow", "gshadow", "shadow-", "gshadow-"):
-        add(f"etc/{name}", S_IFREG | 0o000, b"root:$6$demo$hash:19000:0:99999:7:::\n")
-    add("etc/sysconfig/network", S_IFREG | 0o644, b"NETWORKING=yes\n")
-    for name, text in depmod_conf(opts.version).items():
-        add(f"etc/depmod.d/{name}", S_IFREG | 0o644, text)
-    add("etc/modprobe.d/installer-blacklist.conf", S_IFREG | 0o644,
-        b"blacklist eth1394\nblacklist ipmi_si\nblacklist igbvf\n")
-    add("etc/xensource-inventory", S_IFREG | 0o644, b"PRODUCT_BRAND='XCP-ng'\n")
-    add("etc/systemd/system/installer.service", S_IFREG | 0o644,
-        b"[Service]\nExecStart=/opt/xensource/installer/preinit --\n")
-    inst = "opt/xensource/installer"
-    add(f"{inst}/preinit", S_IFREG | 0o755,
-        b"#!/bin/sh\nexec /opt/xensource/installer/init \"$@\"\n")
-    add(f"{inst}/init", S_IFREG | 0o755, b"#!/usr/bin/python\nimport install\n")
-    add(f"{inst}/install.py", S_IFREG | 0o644, b"def go():\n    print('installing XCP-ng')\n")
-    add(f"{inst}/constants.py", S_IFREG | 0o644, b"TIMEOUT = 30\nTIMEZONE = 'UTC'\n")
-    add(f"{inst}/EULA", S_IFLNK | 0o777, b"../../../EULA")
-    add("EULA", S_IFREG | 0o644, b"XCP-ng demo EULA\n")
-    py = b"\x7fELF python interpreter placeholder\n" * 20
-    add("usr/bin/python2.7", S_IFREG | 0o755, py, link="python")
-    add("usr/bin/python2", S_IFREG | 0o755, py, link="python")
-    add("usr/bin/python", S_IFLNK | 0o777, b"python2")
-    add("usr/share/doc/bash/README", S_IFREG | 0o644, b"bash docs\n" * 50)
-    add("usr/share/doc/bash/COPYING", S_IFREG | 0o644, b"GPL\n" * 100)
-    # the rpmdb `yum --installroot` leaves behind (Berkeley DB files)
-    add("var/lib/rpm/Packages", S_IFREG | 0o644, b"\x00\x06\x15\x61" + b"\0" * 4092)
-    if el7:
-        for name in ("Name", "Providename", "Basenames"):
-            add(f"var/lib/rpm/{name}", S_IFREG | 0o644, b"\x00\x06\x15\x61" + b"\0" * 1020)
-    for rel, data in sorted(modules.items()):
-        add(f"{usr}lib/modules/{rel}", S_IFREG | 0o644, data)
-    for i in range(opts.filler_files):
-        size = opts.filler_size
-        # half random (incompressible), half text: roughly real-image compressibility
-        blob = os.urandom(size // 3) + (b"filler text line %d\n" % i) * (size // 40)
-        add(f"usr/lib/filler/d{i // 200:03d}/f{i:05d}.bin", S_IFREG | 0o644, blob)
-    return _number(nodes, "" if el7 else "./")
-
-
-def _number(nodes: dict[str, Node], prefix: str) -> list[Node]:
-    """`find .` order (parents first, siblings by name), stored names, inode numbers."""
-    out = [nodes[p] for p in sorted(nodes, key=lambda p: p.split("/") if p else [])]
-    ino = 700
-    group_ino: dict[int, int] = {}
-    for n in out:
-        n.path = prefix + n.path if n.path else "."
-        if n.nlink > 1:
-            if n.ino not in group_ino:
-                ino += 1
-                group_ino[n.ino] = ino
-            n.ino = group_ino[n.ino]
-        else:
-            ino += 1
-            n.ino = ino
-        if (n.mode & 0o170000) == S_IFDIR:
-            n.nlink = 2
-    return out
-
-
-def depmod_conf(version: str) -> dict[str, bytes]:
-    """etc/depmod.d of the image: CentOS 7's dist.conf, plus XCP-ng's override on 8.2."""
-    conf = {"dist.conf": b"#\n# depmod.conf\n#\n\n# override default search ordering for "
-                         b"kmod packaging\nsearch updates extra built-in weak-updates\n"}
-    if version == "8.2":
-        conf["00-xcpng-override.conf"] = b"search override\n"
-    return conf
-
-
-def _filler_modules(base: Path, kver: str, count: int, work: Path) -> list[str]:
-    """Many distinct modules (bench: a realistic kernel tree) from one compiled template.
-
-    The template's name is a fixed-width placeholder patched per copy, which keeps every
-    copy a valid ELF object with its own .modinfo; a data array gives it a real size.
-    """
-    gcc = require("gcc", "compile the demo ISO's kernel modules")
-    src = work / "filler.c"
-    words = " ".join(f"w{i * 7919 % 100003}" for i in range(6000))
-    src.write_text(
-        f'const char filler_text[] = "{words}";\n'
-        'static const char __modinfo[] __attribute__((section(".modinfo"), used, aligned(1)))'
-        f' = "license=GPL\\0vermagic={vermagic(kver)}\\0name=fm000000\\0'
-        'alias=pci:v0000FFFFd0000EEEEsv*sd*bc*sc*i*\\0";\n')
-    tmpl = work / "filler.ko"
-    subprocess.run([gcc, "-c", "-O2", "-fno-pic", "-o", str(tmpl), str(src)], check=True)
-    data = tmpl.read_bytes()
-    out = []
-    for i in range(count):
-        rel = f"kernel/drivers/misc/d{i // 100:03d}/fm{i:06d}.ko"
-        dest = base / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data.replace(b"name=fm000000", b"name=fm%06d" % i)
-                         .replace(b"d0000EEEE", b"d0000%04X" % (i % 0x10000)))
-        out.append(rel)
-    return out
-
-
-def _module_trees(opts: DemoOptions, work: Path) -> dict[str, bytes]:
-    """Compile modules for each kernel tree, run depmod, return relpath -> bytes."""
-    depmod = require("depmod", "index the demo ISO's kernel modules")
-    root = work / "modroot"
-    trees = [(MAIN_KVER, MAIN_MODULES)]
-    if opts.with_alt_kernel:
-        trees.append((ALT_KVER, ALT_MODULES))
-    out: dict[str, bytes] = {}
-    conf = root / "etc" / "depmod.d"
-    conf.mkdir(parents=True)
-    for name, text in depmod_conf(opts.version).items():  # depmod --config etc/depmod.d
-        (conf / name).write_bytes(text)
-    for kver, mods in trees:
-        base = root / "lib" / "modules" / kver
-        for m in mods:
-            build_ko(m, kver, base / m.relpath)
-        order = [m.relpath for m in mods]
-        if kver == MAIN_KVER and opts.filler_modules:
-            order += _filler_modules(base, kver, opts.filler_modules, work)
-        (base / "modules.order").write_text("".join(r + "\n" for r in order))
-        (base / "modules.builtin").write_text("kernel/drivers/net/loopback.ko\n")
-        (base / "modules.builtin.modinfo").write_bytes(b"loopback.license=GPL\0")
-        subprocess.run([depmod, "-b", str(root), "-C", str(conf), kver], check=True,
-                       capture_output=True)
-        for p in sorted(base.rglob("*")):
-            if p.is_file():
-                out[f"{kver}/{p.relative_to(base)}"] = p.read_bytes()
-    return out
-
-
-def _compress(data: bytes, how: str, fast: bool = False) -> bytes:
-    if how == "bzip2" and fast and which("lbzip2"):
-        return subprocess.run(["lbzip2", "-9", "-c"], input=data, capture_output=True,
-                              check=True).stdout
-    if how == "bzip2":
-        return bz2.compress(data, 9)
-    if how == "gzip":
-        return gzip.compress(data, 9, mtime=0)
-    if how == "xz":
-        return lzma.compress(data, check=lzma.CHECK_CRC32)
-    if how == "zstd":
-        proc = subprocess.run([require("zstd", "make a zstd demo image"), "-q", "-c"],
-                              input=data, capture_output=True, check=True)
-        return proc.stdout
-    raise ValueError(how)
-
-
-def build_install_img(opts: DemoOptions, work: Path) -> bytes:
-    modules = _module_trees(opts, work)
-    raw = write_newc(_rootfs_nodes(modules, opts))
-    return _compress(raw, opts.compression, opts.fast_compress)
 
 
 def _efiboot(dest: Path, grub_cfg: bytes, work: Path) -> None:

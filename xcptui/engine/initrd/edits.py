@@ -31,7 +31,8 @@ class RemovePath:
 
 @dataclass
 class AddDriver:
-    """Install a kernel module (default lib/modules/<kver>/updates/<name>.ko), remove
+    """Install a kernel module (default <kernel tree>/updates/<name>.ko; the tree is
+    usr/lib/modules/<kver> on real media, reached through lib -> usr/lib), remove
     every other copy of the same module in that kernel tree, regenerate the index."""
 
     source: Path
