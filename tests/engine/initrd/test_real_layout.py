@@ -304,3 +304,17 @@ def test_sanitise_depmod_conf_keeps_the_safe_directives() -> None:
     assert warns == ["install.img: etc/depmod.d/a.conf line 6: 'external 4.19.0+1 "
                      "/lib/modules/4.19.0+1/extra' makes depmod scan directories of this "
                      "computer; left out of the depmod run"]
+
+
+def test_hostile_depmod_d_shipped_in_the_image(src: Path, tmp_path: Path) -> None:
+    """The same when the image itself carries the file (read from the scan's spool)."""
+    host = _marker_tree(tmp_path)
+    evil = f"external * {host}\n".encode()
+    _, hostile = _apply(src, [ii.AddFile("etc/depmod.d/zz-evil.conf", evil)],
+                        tmp_path / "hostile.img")
+    assert bsdtar_read(hostile, "etc/depmod.d/zz-evil.conf") == evil
+    plan, out = _apply(hostile, [ii.AddDriver(make_ko(tmp_path / "igc.ko"))],
+                       tmp_path / "out2.img")
+    dep = bsdtar_read(out, f"{KDIR}/modules.dep").decode()
+    assert "marker" not in dep and "updates/igc.ko:" in dep.splitlines()
+    assert any("etc/depmod.d/zz-evil.conf line 1: 'external * " in w for w in plan.warnings)
