@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from xcptui.engine.errors import InputError, ToolMissing
+from xcptui.engine.errors import InputError, RecipeError, ToolMissing
 from xcptui.engine.iso.read import IsoSource
 from xcptui.engine.repo import signing
 
@@ -39,7 +39,7 @@ def gnupg() -> Iterator[tuple[Path, str]]:
     home = Path(tempfile.mkdtemp(prefix="xg", dir="/tmp"))
     os.chmod(home, 0o700)
     _gpg(home, "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key",
-         "xcptui test <sign@xcptui.invalid>", "ed25519", "sign", "never")
+         "xcptui test <sign@xcptui.invalid>", "rsa2048", "sign", "never")
     out = _gpg(home, "--with-colons", "--list-secret-keys").stdout
     fpr = next(ln.split(":")[9] for ln in out.splitlines() if ln.startswith("fpr:"))
     yield home, fpr
@@ -110,6 +110,7 @@ def test_gpg_mode_signs_and_verifies(demo_iso: Path, tmp_path: Path, use_gnupg: 
     pub = p.iso_changes["/RPM-GPG-KEY-xcpng"]
     assert asc is not None and pub is not None
     assert asc.read_bytes().startswith(b"-----BEGIN PGP SIGNATURE-----")
+    assert pub.read_bytes().startswith(b"-----BEGIN PGP PUBLIC KEY BLOCK-----")  # armored
     # independent check: a fresh keyring that only knows the exported key file
     fresh = Path(tempfile.mkdtemp(prefix="xv", dir="/tmp"))
     os.chmod(fresh, 0o700)
@@ -175,3 +176,63 @@ def test_gpg_mode_needs_treeinfo_and_key(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no .treeinfo"):
         signing.plan(st, mode="gpg", key="ABC", repomd=tmp_path, workdir=tmp_path,
                      treeinfo=None)
+
+
+@pytest.fixture(scope="module")
+def ecc_gnupg() -> Iterator[tuple[Path, str, str]]:
+    """A keyring with an ed25519 key and an RSA primary whose signing subkey is ed25519."""
+    home = Path(tempfile.mkdtemp(prefix="xe", dir="/tmp"))
+    os.chmod(home, 0o700)
+    nopass = ("--pinentry-mode", "loopback", "--passphrase", "")
+    _gpg(home, *nopass, "--quick-gen-key", "ecc <ecc@xcptui.invalid>", "ed25519", "sign",
+         "never")
+    _gpg(home, *nopass, "--quick-gen-key", "mixed <mixed@xcptui.invalid>", "rsa2048", "cert",
+         "never")
+    out = _gpg(home, "--with-colons", "--list-secret-keys").stdout
+    fprs = [ln.split(":")[9] for ln in out.splitlines() if ln.startswith("fpr:")]
+    ecc, mixed = fprs[0], fprs[1]
+    _gpg(home, *nopass, "--quick-add-key", mixed, "ed25519", "sign", "never")
+    yield home, ecc, mixed
+    _kill_agent(home)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_ecc_keys_refused_for_8x(ecc_gnupg: tuple[Path, str, str], use_gnupg: str,
+                                 monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    home, ecc, mixed = ecc_gnupg
+    # the RSA test key passes for 8.x (checked in its own keyring)
+    assert signing.check_key(use_gnupg, "8.3.0") == use_gnupg
+    monkeypatch.setenv("GNUPGHOME", str(home))
+    short = ecc[-8:]
+    with pytest.raises(RecipeError) as ei:
+        signing.check_key(short, "8.3.0")
+    msg = str(ei.value)
+    assert msg == (f"signing key {short} is ed25519: the XCP-ng 8.x installer (gnupg 2.0) "
+                   "cannot check it; use an RSA key, e.g. gpg --quick-gen-key NAME rsa3072")
+    with pytest.raises(RecipeError, match=r"is ed25519"):
+        signing.check_key(ecc)  # no .treeinfo version: assume 8.x
+    # an RSA primary key signs with its ed25519 subkey: refused, naming the subkey
+    with pytest.raises(RecipeError, match=r"\(signing subkey [0-9A-F]{8}\) is ed25519"):
+        signing.check_key(mixed, "8.2.1")
+    # XCP-ng 9 (8.99 development, Alma 10) has a modern gnupg
+    assert signing.check_key(ecc, "8.99.0") == ecc
+    assert signing.check_key(ecc, "9.0") == ecc
+    # plan() checks too, before anything is signed
+    st = signing.SigningState(True, ["RPM-GPG-KEY-xcpng"], [], True, "8.3.0")
+    repomd = tmp_path / "repomd.xml"
+    repomd.write_bytes(b"<repomd/>")
+    with pytest.raises(RecipeError, match="is ed25519"):
+        signing.plan(st, mode="gpg", key=ecc, repomd=repomd, workdir=tmp_path / "w",
+                     treeinfo=b"[keys]\nkey1 = RPM-GPG-KEY-xcpng\n")
+    assert not (tmp_path / "w" / "repomd.xml.asc").exists()
+
+
+def test_signing_keys_colons_parser() -> None:
+    colons = "\n".join([
+        "pub:u:3072:1:AAAA1111AAAA1111:1:::u:::scSC::::::23::0:",
+        "fpr:::::::::AAAA:",
+        "sub:r:256:22:BBBB2222BBBB2222:1:::::s::::::ed25519:",  # revoked: not used
+        "sub:u:256:18:CCCC3333CCCC3333:1:::::e::::::cv25519:",  # encryption only
+    ])
+    recs = signing.signing_keys(colons)
+    assert [r[4] for r in recs] == ["AAAA1111AAAA1111"]

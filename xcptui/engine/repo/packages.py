@@ -199,7 +199,7 @@ def plan(iso: IsoReader, recipe: Recipe, workdir: Path, progress: Progress | Non
     sig = recipe.signing
     key_fpr: str | None = None
     if sig is not None and sig.mode == "gpg":
-        key_fpr = signing.check_key(sig.key or "")
+        key_fpr = signing.check_key(sig.key or "", signing.detect(iso).product_version)
     workdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="packages-", dir=workdir))
     try:

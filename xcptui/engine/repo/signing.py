@@ -14,7 +14,11 @@ a changed repository is either
   does), export the public key to the ISO root under the name ``[keys] key1`` gives and
   list it there. RPM signature checks still apply, so XCP-ng-signed RPMs and rebuilt or
   unsigned ones fail unless the installer is told ``no-gpgcheck`` (or ``gpgcheck="false"``
-  in an answerfile).
+  in an answerfile): ``installer_gpgcheck`` (see :func:`installer_gpgcheck_off`).
+
+The 8.x installer's userland is CentOS 7 (gnupg2 2.0.22): GnuPG before 2.1 has no ECC, so
+a repository signed with an ed25519/ECDSA key fails late, after the disk is partitioned.
+:func:`check_key` refuses such keys for 8.x targets before anything is signed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xcptui.engine.errors import InputError, XcptuiError
+from xcptui.engine.errors import InputError, RecipeError, XcptuiError
 from xcptui.engine.iso.read import IsoReader
 from xcptui.engine.layout import REPOMD_ASC, TREEINFO
 from xcptui.engine.repo.treeinfo import TreeInfo
@@ -115,10 +119,12 @@ def _last_line(err: bytes) -> str:
     return lines[-1] if lines else "no message"
 
 
-def check_key(key: str) -> str:
-    """Fail early (one line) when gpg is missing or has no secret key ``key``.
+def check_key(key: str, product_version: str | None = None) -> str:
+    """Fail early (one line) when gpg is missing, has no secret key ``key``, or the key
+    (or the subkey gpg would sign with) is not RSA while the target is XCP-ng 8.x.
 
-    Returns the key's fingerprint.
+    ``product_version`` is the ISO's (.treeinfo); None counts as 8.x. Returns the key's
+    fingerprint.
     """
     if not key or key.startswith("-") or any(c.isspace() for c in key.strip()):
         raise InputError(f"signing.key: {key!r} is not a gpg key id, fingerprint or e-mail")
@@ -133,7 +139,69 @@ def check_key(key: str) -> str:
     if len(sec) > 1:
         raise InputError(f"signing.key {key}: matches {len(sec)} secret keys; give the "
                          "fingerprint")
-    return fprs[0] if fprs else key
+    fpr = fprs[0] if fprs else key
+    if _is_8x(product_version):
+        check_key_algo(key, fpr)
+    return fpr
+
+
+def _is_8x(version: str | None) -> bool:
+    """XCP-ng 8.x (CentOS 7 userland); "8.99" is XCP-ng 9 development (Alma 10)."""
+    if not version:
+        return True
+    try:
+        major, _, minor = version.partition(".")
+        return int(major) < 8 or (int(major) == 8 and int(minor.split(".")[0] or 0) < 99)
+    except ValueError:
+        return True
+
+
+#: RFC 4880 / RFC 6637 public key algorithm ids as gpg --with-colons field 4 gives them
+KEY_ALGOS = {1: "RSA", 2: "RSA", 3: "RSA", 16: "Elgamal", 17: "DSA", 18: "ECDH",
+             19: "ECDSA", 22: "EdDSA"}
+RSA_ALGOS = {1, 2, 3}
+
+
+def _algo_name(fields: list[str]) -> str:
+    try:
+        algo = int(fields[3])
+    except (IndexError, ValueError):
+        return "of an unknown algorithm"
+    curve = fields[16] if len(fields) > 16 else ""
+    if algo in (18, 19, 22) and curve:
+        return curve  # "ed25519", "nistp256": what users typed to make the key
+    return KEY_ALGOS.get(algo, f"algorithm {algo}")
+
+
+def signing_keys(colons: str) -> list[list[str]]:
+    """The key records (pub/sub) gpg may sign with, from ``--with-colons --list-keys``.
+
+    gpg picks a valid signing-capable subkey when there is one, else the primary; since
+    which subkey wins depends on dates, every valid signing-capable one is returned.
+    """
+    recs = [ln.split(":") for ln in colons.splitlines() if ln.startswith(("pub:", "sub:"))]
+    usable = [r for r in recs if len(r) > 11 and "s" in r[11] and r[1] not in ("r", "e")]
+    subs = [r for r in usable if r[0] == "sub"]
+    return subs or [r for r in usable if r[0] == "pub"] or recs[:1]
+
+
+def check_key_algo(key: str, fpr: str | None = None) -> None:
+    """RecipeError unless every key gpg may sign with for ``key`` is RSA (8.x installer)."""
+    p = _run_gpg(["--with-colons", "--list-keys", "--", fpr or key], "look up the key")
+    if p.returncode != 0:
+        raise InputError(f"signing.key {key}: no public key in the gpg keyring "
+                         f"(gpg --list-keys {key}: {_last_line(p.stderr)})")
+    for rec in signing_keys(p.stdout.decode("utf-8", "replace")):
+        try:
+            algo = int(rec[3])
+        except (IndexError, ValueError):
+            algo = 0
+        if algo not in RSA_ALGOS:
+            which = "" if rec[0] == "pub" else f" (signing subkey {rec[4][-8:]})"
+            raise RecipeError(
+                f"signing key {key}{which} is {_algo_name(rec)}: the XCP-ng 8.x installer "
+                "(gnupg 2.0) cannot check it; use an RSA key, e.g. gpg --quick-gen-key NAME "
+                "rsa3072")
 
 
 def sign_detached(path: Path, key: str, out: Path) -> Path:
@@ -270,6 +338,8 @@ def plan(state: SigningState, *, mode: str | None, key: str | None, repomd: Path
         raise InputError("signing: the ISO has no .treeinfo, so the installer cannot be "
                          "told which key to use")
     keyfile = ti.keys[0] if ti.keys else DEFAULT_KEY_FILE
+    if _is_8x(state.product_version):
+        check_key_algo(key_label or key, key)  # before anything is signed
     workdir.mkdir(parents=True, exist_ok=True)
     asc = sign_detached(repomd, key, workdir / "repomd.xml.asc")
     pub = export_public_key(key, workdir / os.path.basename(keyfile))
