@@ -16,12 +16,13 @@ from tests.tui.pilot_helpers import choose_file, goto, settle, text_of, wait_for
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.build import runner as build_mod
 from xcptui.engine.events import check
-from xcptui.tui import statedir
 from xcptui.tui.app import XcptuiApp
-from xcptui.tui.screens.build import BuildStep, leftovers
-from xcptui.tui.screens.dialogs import ChoiceDialog, ErrorDialog
-from xcptui.tui.screens.driver_dialog import DriverDialog
-from xcptui.tui.screens.help import HelpScreen
+from xcptui.tui.commands import wizard_commands
+from xcptui.tui.dialogs.common import ChoiceDialog, ErrorDialog
+from xcptui.tui.dialogs.driver import DriverDialog
+from xcptui.tui.dialogs.help import HelpScreen
+from xcptui.tui.state import statedir
+from xcptui.tui.steps.build import BuildStep, leftovers
 from xcptui.tui.widgets.change_table import ChangeTable
 from xcptui.tui.widgets.iso_tree import IsoTree
 
@@ -197,7 +198,7 @@ async def test_help_and_palette(iso_dir: Path) -> None:
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         await settle(pilot)
-        titles = [c.title for c in app.get_system_commands(app.screen)]
+        titles = [c.title for c in wizard_commands(app)]
         assert "Go to: Packages" in titles and "Save recipe…" in titles
         await pilot.press("ctrl+n")
         await settle(pilot)

@@ -20,11 +20,11 @@ from textual.widgets import Static
 from tests.tui.conftest import Assets
 from tests.tui.pilot_helpers import choose_file, goto, settle, wait_for, wait_session
 from xcptui.engine import recipe as recipe_mod
-from xcptui.tui import fmt
 from xcptui.tui.app import XcptuiApp
-from xcptui.tui.screens.dialogs import ErrorDialog
-from xcptui.tui.screens.driver_dialog import DriverDialog
-from xcptui.tui.screens.help import HelpScreen
+from xcptui.tui.dialogs.common import ErrorDialog
+from xcptui.tui.dialogs.driver import DriverDialog
+from xcptui.tui.dialogs.help import HelpScreen
+from xcptui.tui.widgets import fmt
 from xcptui.tui.widgets.iso_tree import IsoTree
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]

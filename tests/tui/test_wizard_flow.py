@@ -14,8 +14,8 @@ from xcptui.cli import main as cli_main
 from xcptui.demoiso.builder import MAIN_KVER
 from xcptui.engine import recipe as recipe_mod
 from xcptui.tui.app import XcptuiApp
-from xcptui.tui.screens.build import BuildStep
-from xcptui.tui.screens.driver_dialog import DriverDialog
+from xcptui.tui.dialogs.driver import DriverDialog
+from xcptui.tui.steps.build import BuildStep
 from xcptui.tui.widgets.change_table import ChangeTable
 
 

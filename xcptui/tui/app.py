@@ -5,18 +5,19 @@ from __future__ import annotations
 import contextlib
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from xcptui.engine import Cancelled, XcptuiError
 from xcptui.engine import recipe as recipe_mod
-from xcptui.tui import statedir
+from xcptui.tui.commands import WizardCommands
+from xcptui.tui.dialogs.common import ChoiceDialog, ErrorDialog
+from xcptui.tui.dialogs.help import HelpScreen
 from xcptui.tui.messages import (
     JobFailed,
     RecipeChanged,
@@ -26,10 +27,9 @@ from xcptui.tui.messages import (
     ShowError,
     WizardReady,
 )
-from xcptui.tui.screens.dialogs import ChoiceDialog, ErrorDialog
-from xcptui.tui.screens.help import HelpScreen
-from xcptui.tui.screens.wizard import STEPS, WizardScreen
-from xcptui.tui.session import Session
+from xcptui.tui.state import statedir
+from xcptui.tui.state.session import Session
+from xcptui.tui.steps.wizard import WizardScreen
 
 
 def _default_demo_iso() -> Path:
@@ -42,6 +42,7 @@ class XcptuiApp(App[int]):
     """The wizard. ``iso_path``/``recipe_path`` open straight away when given."""
 
     CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {WizardCommands}
     TITLE = "xcptui"
     SUB_TITLE = "XCP-ng installation ISO customiser"
     BINDINGS = [
@@ -192,30 +193,6 @@ class XcptuiApp(App[int]):
             "and offered back next time you open this ISO.",
             [("save", "Save recipe…", "primary"), ("quit", "Quit anyway", "warning"),
              ("cancel", "Stay", "default")]), answer)
-
-    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        wiz = self.wizard
-        for key, title in STEPS:
-            if wiz.can_go(key):
-                yield SystemCommand(f"Go to: {title}", f"Jump to the {title} step",
-                                    lambda key=key: wiz.go(key))
-        yield SystemCommand("Open ISO…", "Pick another ISO", lambda: wiz.go_pick(chooser=True))
-        yield SystemCommand("Open demo ISO", "Open the generated demo ISO",
-                            wiz.pick.open_demo)
-        yield SystemCommand("Load recipe…", "Load a recipe TOML", wiz.pick.action_load_recipe)
-        if self.session is not None:
-            yield SystemCommand("Save recipe…", "Save the pending changes as a recipe TOML",
-                                wiz.save_recipe)
-            yield SystemCommand("Add driver (.ko)…", "Swap or add a driver in install.img",
-                                lambda: wiz.run_step_action("installer", "add_driver"))
-            yield SystemCommand("Add package (.rpm)…", "Add or replace an RPM in Packages/",
-                                lambda: wiz.run_step_action("packages", "add_package"))
-            yield SystemCommand("Check dependencies", "Run the dependency check now",
-                                lambda: wiz.run_step_action("packages", "check"))
-            yield SystemCommand("Build ISO", "Go to the Build step and start",
-                                lambda: wiz.run_step_action("build", "build"))
-        yield SystemCommand("Help", "Keys and what each step does", self.action_help)
 
 
 def run(iso_path: Path | None, recipe_path: Path | None) -> int:

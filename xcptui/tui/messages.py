@@ -16,7 +16,7 @@ from xcptui.engine import ProgressEvent
 from xcptui.engine import recipe as recipe_mod
 
 if TYPE_CHECKING:
-    from xcptui.tui.session import Session
+    from xcptui.tui.state.session import Session
 
 
 class JobProgress(Message):

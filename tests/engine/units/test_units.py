@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from xcptui.engine import units
-from xcptui.tui import fmt
+from xcptui.tui.widgets import fmt
 
 
 def test_size() -> None:

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from xcptui.engine import IsoFacts
-from xcptui.tui import fmt
+from xcptui.tui.widgets import fmt
 
 
 def _entries_of(summary: Any) -> list[str]:

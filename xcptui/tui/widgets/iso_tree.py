@@ -19,12 +19,13 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from xcptui.tui import browse_model as bm
-from xcptui.tui import fmt, readers
-from xcptui.tui.guard import guarded
+from xcptui.tui.jobs import readers
+from xcptui.tui.jobs.guard import guarded
 from xcptui.tui.jobs.progress import posting_progress
 from xcptui.tui.messages import JobFailed
-from xcptui.tui.session import Session
+from xcptui.tui.state.session import Session
+from xcptui.tui.widgets import browse_model as bm
+from xcptui.tui.widgets import fmt
 
 MARK_STYLE = {"added": "bold green", "replaced": "bold yellow", "removed": "red strike",
               "changed": "bold yellow"}

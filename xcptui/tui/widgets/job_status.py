@@ -7,7 +7,7 @@ from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
 from xcptui.engine import ProgressEvent
-from xcptui.tui import fmt
+from xcptui.tui.widgets import fmt
 
 
 class JobStatus(Horizontal):

@@ -15,17 +15,17 @@ from textual_fspicker import FileSave, Filters
 
 from xcptui.engine import XcptuiError, pending
 from xcptui.engine import recipe as recipe_mod
-from xcptui.tui import fmt
 from xcptui.tui.messages import WizardReady
-from xcptui.tui.screens.browse import BrowseStep
-from xcptui.tui.screens.build import BuildStep
-from xcptui.tui.screens.identity import IdentityStep
-from xcptui.tui.screens.installer import InstallerStep
-from xcptui.tui.screens.packages import PackagesStep
-from xcptui.tui.screens.pick import PickStep
-from xcptui.tui.screens.review import ReviewStep
-from xcptui.tui.screens.step import Step
-from xcptui.tui.session import Session, SessionHost
+from xcptui.tui.state.session import Session, SessionHost
+from xcptui.tui.steps.base import Step
+from xcptui.tui.steps.browse import BrowseStep
+from xcptui.tui.steps.build import BuildStep
+from xcptui.tui.steps.identity import IdentityStep
+from xcptui.tui.steps.installer import InstallerStep
+from xcptui.tui.steps.packages import PackagesStep
+from xcptui.tui.steps.pick import PickStep
+from xcptui.tui.steps.review import ReviewStep
+from xcptui.tui.widgets import fmt
 from xcptui.tui.widgets.step_sidebar import StepSidebar
 from xcptui.tui.widgets.title_bar import TitleBar
 
@@ -45,7 +45,8 @@ class WizardScreen(Screen[None]):
         Binding("ctrl+b,alt+left", "back", "Back", show=False, id="back"),
         Binding("ctrl+s", "save_recipe", "Save", id="save"),
         Binding("question_mark", "app.help", "Help", key_display="?", id="help-key"),
-        *[Binding(f"{i},alt+{i}", f"go('{k}')", f"Go to {t}", show=False)
+        *[Binding(f"{i},alt+{i}", f"go('{k}')", f"Go to {t}", show=False,
+                  id=f"go-{k}")
           for i, (k, t) in enumerate(STEPS, 1)],
     ]
 

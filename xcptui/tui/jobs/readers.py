@@ -9,7 +9,7 @@ from typing import Any
 
 from xcptui.engine import InputError, ModInfo, Progress, RpmInfo, read_modinfo, read_rpm
 from xcptui.engine import list_packages as engine_list_packages
-from xcptui.tui.session import Session
+from xcptui.tui.state.session import Session
 
 PREVIEW_BYTES = 64 * 1024  # text previews show at most this much
 MODINFO_MAX = 64 * 1024 * 1024  # .ko files bigger than this are not parsed for a preview

@@ -29,11 +29,11 @@ from xcptui.engine import (
 )
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
-from xcptui.tui import fmt
+from xcptui.tui.dialogs.common import confirm
 from xcptui.tui.jobs.progress import posting_progress
 from xcptui.tui.messages import JobProgress, RecipeSaved
-from xcptui.tui.screens.dialogs import confirm
-from xcptui.tui.screens.step import Step
+from xcptui.tui.steps.base import Step
+from xcptui.tui.widgets import fmt
 
 
 @dataclass
@@ -71,8 +71,8 @@ class BuildStep(Step):
     INTRO = "write the new ISO (the source is never touched)"
 
     BINDINGS = [
-        Binding("ctrl+r", "build", "Build"),
-        Binding("escape", "cancel_build", "Cancel build"),
+        Binding("ctrl+r", "build", "Build", id="build.build"),
+        Binding("escape", "cancel_build", "Cancel build", id="build.cancel-build"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002

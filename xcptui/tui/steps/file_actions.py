@@ -19,17 +19,18 @@ from textual_fspicker import FileOpen, SelectDirectory
 from xcptui.engine import Progress, extract_image
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
-from xcptui.tui import browse_model as bm
-from xcptui.tui import readers, statedir
-from xcptui.tui.guard import guarded
+from xcptui.tui.dialogs.common import InputDialog
+from xcptui.tui.jobs import readers
+from xcptui.tui.jobs.guard import guarded
 from xcptui.tui.jobs.progress import posting_progress
 from xcptui.tui.messages import ShowError
-from xcptui.tui.screens.dialogs import InputDialog
-from xcptui.tui.screens.step import Step
+from xcptui.tui.state import statedir
+from xcptui.tui.steps.base import Step
+from xcptui.tui.widgets import browse_model as bm
 from xcptui.tui.widgets.iso_tree import IsoTree
 
 if TYPE_CHECKING:
-    from xcptui.tui.session import Session
+    from xcptui.tui.state.session import Session
 
 REPO_PATHS = ("/Packages", "/repodata")
 

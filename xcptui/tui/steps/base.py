@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.worker import Worker, WorkerState
 
 from xcptui.tui.messages import JobFailed, JobProgress, RecipeChanged
-from xcptui.tui.session import Session, SessionHost
+from xcptui.tui.state.session import Session, SessionHost
 from xcptui.tui.widgets.job_status import JobStatus
 
 

@@ -12,11 +12,11 @@ from textual.timer import Timer
 from textual.widgets import Input, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from xcptui.tui import browse_model as bm
-from xcptui.tui import preview
 from xcptui.tui.jobs.progress import posting_progress
 from xcptui.tui.messages import JobProgress
-from xcptui.tui.screens.file_actions import FileActions
+from xcptui.tui.steps.file_actions import FileActions
+from xcptui.tui.widgets import browse_model as bm
+from xcptui.tui.widgets import preview
 from xcptui.tui.widgets.iso_tree import IsoTree, legend
 from xcptui.tui.widgets.job_status import JobStatus
 
@@ -27,11 +27,11 @@ class BrowseStep(FileActions):
     INTRO = "look inside; install.img and RPMs open like folders"
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("x", "extract", "Extract"),
-        Binding("a", "add_file", "Add"),
-        Binding("e", "edit", "Edit"),
-        Binding("delete", "remove", "Remove", key_display="del"),
+        Binding("slash", "filter", "Filter", key_display="/", id="browse.filter"),
+        Binding("x", "extract", "Extract", id="browse.extract"),
+        Binding("a", "add_file", "Add", id="browse.add-file"),
+        Binding("e", "edit", "Edit", id="browse.edit"),
+        Binding("delete", "remove", "Remove", key_display="del", id="browse.remove"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002

@@ -17,11 +17,11 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from xcptui.engine import BuildPlan, IsoSource, XcptuiError, plan_build
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
-from xcptui.tui import fmt
-from xcptui.tui.guard import guarded
+from xcptui.tui.jobs.guard import guarded
 from xcptui.tui.jobs.progress import posting_progress
 from xcptui.tui.messages import JobProgress
-from xcptui.tui.screens.step import Step
+from xcptui.tui.steps.base import Step
+from xcptui.tui.widgets import fmt
 from xcptui.tui.widgets.change_table import ChangeTable
 from xcptui.tui.widgets.job_status import JobStatus
 
@@ -55,8 +55,8 @@ class ReviewStep(Step):
     INTRO = "every pending change; Delete undoes one; ^s saves the recipe"
 
     BINDINGS = [
-        Binding("delete", "undo", "Undo", key_display="del"),
-        Binding("p", "plan", "Re-plan"),
+        Binding("delete", "undo", "Undo", key_display="del", id="review.undo"),
+        Binding("p", "plan", "Re-plan", id="review.plan"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002

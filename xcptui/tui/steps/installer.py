@@ -18,14 +18,15 @@ from textual_fspicker import FileOpen, Filters
 
 from xcptui.engine import AddDriver, AddRpmPayload, XcptuiError, plan_image
 from xcptui.engine.recipe import edits as ops
-from xcptui.tui import fmt, preview, readers
-from xcptui.tui.guard import guarded
+from xcptui.tui.dialogs.common import ChoiceDialog
+from xcptui.tui.dialogs.driver import DriverAnalysis, DriverDialog
+from xcptui.tui.jobs import readers
+from xcptui.tui.jobs.guard import guarded
 from xcptui.tui.jobs.progress import posting_progress
 from xcptui.tui.messages import JobProgress
-from xcptui.tui.screens.dialogs import ChoiceDialog
-from xcptui.tui.screens.driver_dialog import DriverAnalysis, DriverDialog
-from xcptui.tui.screens.file_actions import FileActions
-from xcptui.tui.session import Session
+from xcptui.tui.state.session import Session
+from xcptui.tui.steps.file_actions import FileActions
+from xcptui.tui.widgets import fmt, preview
 from xcptui.tui.widgets.change_table import ChangeTable
 from xcptui.tui.widgets.iso_tree import IsoTree, legend
 from xcptui.tui.widgets.job_status import JobStatus
@@ -69,12 +70,12 @@ class InstallerStep(FileActions):
     INTRO = "drivers, RPM payloads and files inside install.img"
 
     BINDINGS = [
-        Binding("d", "add_driver", "Driver"),
-        Binding("p", "add_rpm", "RPM payload"),
-        Binding("a", "add_file", "Add file"),
-        Binding("e", "edit", "Edit"),
-        Binding("delete", "remove", "Remove", key_display="del"),
-        Binding("x", "extract", "Extract", show=False),
+        Binding("d", "add_driver", "Driver", id="installer.add-driver"),
+        Binding("p", "add_rpm", "RPM payload", id="installer.add-rpm"),
+        Binding("a", "add_file", "Add file", id="installer.add-file"),
+        Binding("e", "edit", "Edit", id="installer.edit"),
+        Binding("delete", "remove", "Remove", key_display="del", id="installer.remove"),
+        Binding("x", "extract", "Extract", show=False, id="installer.extract"),
     ]
 
     def compose(self) -> ComposeResult:

@@ -19,15 +19,16 @@ from textual_fspicker import FileOpen
 from xcptui.engine import CheckReport, XcptuiError, check_packages, evrcmp
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
-from xcptui.tui import fmt, readers
-from xcptui.tui import package_rows as pr
-from xcptui.tui.guard import guarded
+from xcptui.tui.dialogs.common import InputDialog
+from xcptui.tui.dialogs.repo_options import RepoOptions, RepoOptionsDialog
+from xcptui.tui.jobs import readers
+from xcptui.tui.jobs.guard import guarded
 from xcptui.tui.jobs.progress import posting_progress
 from xcptui.tui.messages import JobProgress
-from xcptui.tui.screens.dialogs import InputDialog
-from xcptui.tui.screens.installer import RPM_FILTERS
-from xcptui.tui.screens.repo_options import RepoOptions, RepoOptionsDialog
-from xcptui.tui.screens.step import Step
+from xcptui.tui.steps import package_rows as pr
+from xcptui.tui.steps.base import Step
+from xcptui.tui.steps.installer import RPM_FILTERS
+from xcptui.tui.widgets import fmt
 from xcptui.tui.widgets.job_status import JobStatus
 
 STATUS_STYLE = {pr.ORIGINAL: "dim", pr.ADDED: "bold green", pr.UPGRADE: "bold green",
@@ -48,14 +49,14 @@ class PackagesStep(Step):
     INTRO = "Packages/, xcp-ng-deps and the installer's dependency check"
 
     BINDINGS = [
-        Binding("a", "add_package", "Add"),
-        Binding("delete", "remove", "Remove", key_display="del"),
-        Binding("f", "fix", "Fix"),
-        Binding("q", "require", "Require"),
-        Binding("g", "options", "Signing"),
-        Binding("s", "sort", "Sort"),
-        Binding("slash", "filter", "Filter", key_display="/", show=False),
-        Binding("c", "check", "Check", show=False),
+        Binding("a", "add_package", "Add", id="packages.add-package"),
+        Binding("delete", "remove", "Remove", key_display="del", id="packages.remove"),
+        Binding("f", "fix", "Fix", id="packages.fix"),
+        Binding("q", "require", "Require", id="packages.require"),
+        Binding("g", "options", "Signing", id="packages.options"),
+        Binding("s", "sort", "Sort", id="packages.sort"),
+        Binding("slash", "filter", "Filter", key_display="/", show=False, id="packages.filter"),
+        Binding("c", "check", "Check", show=False, id="packages.check"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002

@@ -15,7 +15,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, RadioButton, RadioSet, Static
 
 from xcptui.engine import recipe as recipe_mod
-from xcptui.tui import preview, readers
+from xcptui.tui.jobs import readers
+from xcptui.tui.widgets import preview
 
 
 @dataclass
@@ -28,7 +29,7 @@ class DriverAnalysis:
 
 
 class DriverDialog(ModalScreen[recipe_mod.Driver | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="driver-dialog.cancel")]
 
     def __init__(self, analysis: DriverAnalysis) -> None:
         super().__init__(classes="dialog")

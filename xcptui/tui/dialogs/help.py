@@ -14,7 +14,8 @@ HELP_FILE = Path(__file__).resolve().parent.parent / "help.md"
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close help")]
+    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close help",
+                        id="help-screen.dismiss")]
 
     def __init__(self, step: str = "") -> None:
         super().__init__(classes="dialog")

@@ -11,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 from xcptui.engine import InstallImage, IsoFacts, IsoSource, Progress, pending
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.layout import INSTALL_IMG
-from xcptui.tui import fmt
+from xcptui.tui.widgets import fmt
 
 
 @runtime_checkable

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xcptui.engine import ImageEntry, InstallImage
-from xcptui.tui.session import INSTALL_IMG, Session
+from xcptui.tui.state.session import INSTALL_IMG, Session
 
 ISO, IMG, RPM = "iso", "img", "rpm"
 

@@ -15,9 +15,10 @@ from rich.table import Table
 from rich.text import Text
 
 from xcptui.engine import Progress
-from xcptui.tui import fmt, readers
-from xcptui.tui.browse_model import IMG, ISO, RPM, NodeInfo
-from xcptui.tui.session import Session
+from xcptui.tui.jobs import readers
+from xcptui.tui.state.session import Session
+from xcptui.tui.widgets import fmt
+from xcptui.tui.widgets.browse_model import IMG, ISO, RPM, NodeInfo
 
 
 def _header(title: str, sub: str = "") -> Text:

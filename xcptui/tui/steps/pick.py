@@ -16,7 +16,7 @@ from textual_fspicker import FileOpen, Filters
 
 from xcptui.engine import InputError, IsoFacts, IsoSource, gather_facts
 from xcptui.engine import recipe as recipe_mod
-from xcptui.tui import fmt, statedir
+from xcptui.tui.dialogs.common import ChoiceDialog
 from xcptui.tui.jobs.progress import posting_progress
 from xcptui.tui.messages import (
     JobProgress,
@@ -24,9 +24,10 @@ from xcptui.tui.messages import (
     SessionOpened,
     ShowError,
 )
-from xcptui.tui.screens.dialogs import ChoiceDialog
-from xcptui.tui.screens.step import Step
-from xcptui.tui.session import Session
+from xcptui.tui.state import statedir
+from xcptui.tui.state.session import Session
+from xcptui.tui.steps.base import Step
+from xcptui.tui.widgets import fmt
 from xcptui.tui.widgets.facts_view import render_facts
 from xcptui.tui.widgets.iso_file_tree import IsoFileTree
 from xcptui.tui.widgets.job_status import JobStatus
@@ -52,10 +53,10 @@ class PickStep(Step):
     NEEDS_SESSION = False
 
     BINDINGS = [
-        Binding("d", "open_demo", "Demo ISO"),
-        Binding("r", "load_recipe", "Load recipe"),
-        Binding("o", "chooser", "Open other"),
-        Binding("backspace", "parent", "Parent dir", show=False),
+        Binding("d", "open_demo", "Demo ISO", id="pick.open-demo"),
+        Binding("r", "load_recipe", "Load recipe", id="pick.load-recipe"),
+        Binding("o", "chooser", "Open other", id="pick.chooser"),
+        Binding("backspace", "parent", "Parent dir", show=False, id="pick.parent"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002

@@ -30,7 +30,7 @@ MODES = [(None, "Default: leave signing as the build decides (unsigned when the 
 
 
 class RepoOptionsDialog(ModalScreen[RepoOptions | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="repo-options.cancel")]
 
     def __init__(self, rec: recipe_mod.Recipe, signed_now: str) -> None:
         super().__init__(classes="dialog")

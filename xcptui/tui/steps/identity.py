@@ -35,8 +35,8 @@ from xcptui.engine import (
 )
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
-from xcptui.tui.guard import guarded
-from xcptui.tui.screens.step import Step
+from xcptui.tui.jobs.guard import guarded
+from xcptui.tui.steps.base import Step
 
 PRESETS = [  # (checkbox id, parameter name, label)
     ("p-atexit", "atexit", "atexit=shell: a shell when the installer exits"),
@@ -84,8 +84,8 @@ class IdentityStep(Step):
     INTRO = "label, version, boot parameters; Enter applies"
 
     BINDINGS = [
-        Binding("ctrl+y", "apply", "Apply", priority=True),
-        Binding("ctrl+r", "revert", "Revert", show=False),
+        Binding("ctrl+y", "apply", "Apply", priority=True, id="identity.apply"),
+        Binding("ctrl+r", "revert", "Revert", show=False, id="identity.revert"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002

@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, Label, Static
 class ErrorDialog(ModalScreen[None]):
     """An engine error: the one-line reason, never a traceback."""
 
-    BINDINGS = [Binding("escape,enter", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,enter", "dismiss", "Close", id="error-dialog.dismiss")]
 
     def __init__(self, message: str, title: str = "Error") -> None:
         super().__init__(classes="dialog")
@@ -38,7 +38,7 @@ class ErrorDialog(ModalScreen[None]):
 class ChoiceDialog(ModalScreen[str]):
     """A question with buttons; dismisses with the chosen button id ('cancel' on Escape)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="choice-dialog.cancel")]
 
     def __init__(self, title: str, message: str, choices: list[tuple[str, str, str]]) -> None:
         """``choices``: (id, label, variant) per button; the first is focused."""
@@ -71,7 +71,7 @@ def confirm(title: str, message: str, yes: str = "Yes", no: str = "No") -> Choic
 class InputDialog(ModalScreen[str | None]):
     """Ask for one line of text; None on Escape."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="input-dialog.cancel")]
 
     def __init__(self, title: str, prompt: str, value: str = "", placeholder: str = "",
                  validators: list[Validator] | None = None) -> None:

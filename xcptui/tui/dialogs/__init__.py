@@ -1,0 +1,1 @@
+"""Modal screens: errors, choices, inputs, the driver and repository dialogs, help."""

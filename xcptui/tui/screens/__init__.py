@@ -1,1 +1,0 @@
-"""The wizard screen, its step panes and its dialogs."""

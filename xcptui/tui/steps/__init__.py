@@ -1,0 +1,1 @@
+"""The wizard: its frame (``wizard``) and one module per step, in order."""
