@@ -366,6 +366,27 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Like diff(1): 0 identical, 1 different, 2 trouble (one line on stderr)."""
+    from xcptui.engine import diff_isos
+
+    progress = Progress(StderrProgress(quiet=args.json or not sys.stderr.isatty()))
+    try:
+        rep = diff_isos(Path(args.a), Path(args.b), progress, _cancel_on_sigint())
+    except Cancelled:
+        raise
+    except XcptuiError as e:
+        print(f"xcptui: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(rep.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for line in rep.lines():
+            print(line)
+    return 0 if rep.identical else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from xcptui.demoiso.builder import demo_iso_path, ensure_demo_iso
 
@@ -451,6 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--marker", help="serial-console text that proves the boot got far enough")
     s.add_argument("--timeout", type=int, default=120, help="seconds per boot mode")
     s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("diff", help="what differs between two ISOs (exit 0 same, 1 differ)")
+    s.add_argument("a", metavar="A.iso")
+    s.add_argument("b", metavar="B.iso")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_diff)
     return p
 
 
@@ -460,7 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(signal, "SIGXFSZ"):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     parser = build_parser()
-    commands = {"tui", "demo", "inspect", "ls", "extract", "build", "check", "verify"}
+    commands = {"tui", "demo", "inspect", "ls", "extract", "build", "check", "verify",
+                "diff"}
     first = next((a for a in argv if not a.startswith("-")), None)
     if first is not None and first not in commands:
         argv.insert(argv.index(first), "tui")  # `xcptui PATH.iso` opens the wizard

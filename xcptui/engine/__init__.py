@@ -55,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "default_output": "build.runner:default_output",
     "equivalent_command": "build.runner:equivalent_command",
     "verify_iso": "verify.checks:verify", "VerifyReport": "verify.checks:Report",
+    "diff_isos": "diff.compare:diff_isos", "DiffReport": "diff.model:DiffReport",
     "wait_builds_idle": "build.atomic:wait_idle",
     "remove_live_temp_files": "build.atomic:remove_live",
     "smoke_boot": "verify.qemuboot:smoke_boot", "BootReport": "verify.qemuboot:BootReport",
@@ -62,11 +63,11 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "AddDriver", "AddRpmPayload", "BootEffects", "BootReport", "BuildError", "BuildPlan",
-    "BuildResult", "Cancelled", "CheckReport", "DEPMOD_INPUTS", "ImageEntry", "InputError",
-    "InstallImage", "Interrupted", "IsoEntry", "IsoFacts", "IsoSource", "ModInfo",
+    "BuildResult", "Cancelled", "CheckReport", "DEPMOD_INPUTS", "DiffReport", "ImageEntry",
+    "InputError", "InstallImage", "Interrupted", "IsoEntry", "IsoFacts", "IsoSource", "ModInfo",
     "PendingChange", "Progress", "ProgressEvent", "Recipe", "RecipeError", "RpmInfo",
     "ToolMissing", "TreeInfo", "VerifyFailed", "VerifyReport", "XcptuiError", "build_iso",
-    "check_cancel", "check_output_path", "check_packages", "default_output",
+    "check_cancel", "check_output_path", "check_packages", "default_output", "diff_isos",
     "equivalent_command", "evrcmp", "extract_image", "gather_facts", "inspect_hybrid",
     "list_packages", "pending", "plan_boot_effects", "plan_build", "plan_image", "read_modinfo",
     "read_rpm", "recipe", "remove_live_temp_files", "require_tool", "smoke_boot",
@@ -106,6 +107,8 @@ if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
         equivalent_command,
     )
     from xcptui.engine.build.runner import build as build_iso
+    from xcptui.engine.diff.compare import diff_isos
+    from xcptui.engine.diff.model import DiffReport
     from xcptui.engine.errors import (
         BuildError,
         Cancelled,
