@@ -25,6 +25,8 @@ REPODATA = "/repodata"
 REPOMD = "/repodata/repomd.xml"
 REPOMD_ASC = "/repodata/repomd.xml.asc"
 XEN_GZ = "/boot/xen.gz"
+#: [boot] unique_search: "/.xcptui-<build id>", the file efiboot.img's grub.cfg searches for
+BUILD_MARKER_PREFIX = "/.xcptui-"
 
 # --- inside boot/efiboot.img (a FAT image) ----------------------------------
 EFIBOOT_GRUB = "/EFI/xenserver/grub.cfg"

@@ -315,7 +315,7 @@ def _apply_gpg(af: Answerfile, wanted: dict[str, str], facts: IsoAnswerfileFacts
     else:
         signing = recipe.signing
         if (recipe.touches_repo() and signing is not None and signing.mode == "gpg"
-                and "no-gpgcheck" not in wanted):
+                and signing.installer_gpgcheck != "keep" and "no-gpgcheck" not in wanted):
             # Re-signed repodata verifies against the user's key, but the RPMs keep their
             # XCP-ng signatures (or none): only one key per repo, so RPM checks must go.
             attrs["gpgcheck"] = "false"

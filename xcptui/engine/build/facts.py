@@ -108,7 +108,7 @@ def install_img_facts(src: IsoSource, progress: Progress | None = None,
 
 
 def boot_facts(src: IsoSource) -> dict[str, Any]:
-    """Parse the three boot configs and say whether they agree."""
+    """Parse the boot configs (grub-usb.cfg too when present) and say whether they agree."""
     from xcptui.engine.boot import config as bootcfg
     from xcptui.engine.build.boot_stage import load_configs
 
@@ -122,6 +122,10 @@ def boot_facts(src: IsoSource) -> dict[str, Any]:
         if getattr(cfgs, name) is None:
             out["problems"].append(f"{path}: missing")
     parsed = dict(cfgs.items())
+    # pre-2023 8.2.x media: a fourth config, edited in step with the others
+    out["grub_usb_cfg"] = cfgs.grub_usb is not None
+    if cfgs.efiboot is not None:
+        out["efiboot_grub_cfg"] = cfgs.efiboot_path
     for label, cfg in parsed.items():
         out["configs"][label] = cfg.summary()
     if len(parsed) > 1:

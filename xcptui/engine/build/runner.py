@@ -28,7 +28,6 @@ from xcptui.engine.iso import hybrid
 from xcptui.engine.iso.read import IsoSource
 from xcptui.engine.iso.write import apply, master
 from xcptui.engine.layout import (
-    EFIBOOT_GRUB,
     EFIBOOT_IMG,
     INSTALL_IMG,
 )
@@ -201,7 +200,7 @@ def _stage_files(src: IsoSource, plan: BuildPlan, workdir: Path, progress: Progr
         new_efi = workdir / "efiboot.img"
         efi_src = workdir / "efiboot.orig.img"
         efi_src.write_bytes(src.read(EFIBOOT_IMG))  # 2.88 MB
-        efiboot.replace_file(efi_src, EFIBOOT_GRUB, plan.efiboot_grub, new_efi)
+        efiboot.replace_grub_cfg(efi_src, plan.efiboot_grub, new_efi)  # wherever it lives
         plan.iso.put[EFIBOOT_IMG] = new_efi
     check(cancel)
 

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from xcptui.engine.errors import BuildError, InputError
+from xcptui.engine.layout import BUILD_MARKER_PREFIX as MARKER_PREFIX
 from xcptui.engine.layout import EFIBOOT_GRUB as GRUB_CFG
 from xcptui.engine.layout import EFIBOOT_IMG, EFIBOOT_LOADER
 from xcptui.engine.tools import require
@@ -112,6 +113,42 @@ def read_file(img: Path, path: str, *, name: str = NAME) -> bytes:
     return proc.stdout
 
 
+def find_grub_cfg(files: list[str], *, name: str = NAME) -> str:
+    """The image's grub.cfg among ``files`` (``list_files``): EFI/xenserver/grub.cfg on
+    XCP-ng media; otherwise the one grub.cfg there is (EFI/BOOT first, then under EFI/).
+
+    InputError (one line, naming what the image holds) when there is none.
+    """
+    exact = next((f for f in files if f.lower() == GRUB_CFG.lower()), None)
+    if exact is not None:
+        return exact
+    found = sorted(f for f in files if f.rsplit("/", 1)[-1].lower() == "grub.cfg")
+
+    def rank(f: str) -> tuple[int, str]:
+        low = f.lower()
+        return (0 if low == "/efi/boot/grub.cfg" else 1 if low.startswith("/efi/") else 2, f)
+
+    if not found:
+        shown = ", ".join(files[:8]) + (f" (+{len(files) - 8} more)" if len(files) > 8 else "")
+        raise InputError(f"{name}: has no grub.cfg (expected {GRUB_CFG}; it holds "
+                         f"{shown or 'no files'})")
+    return min(found, key=rank)
+
+
+def read_grub_cfg(img: Path, *, name: str = NAME) -> tuple[str, bytes]:
+    """(path inside the image, content) of the image's grub.cfg (``find_grub_cfg``)."""
+    path = find_grub_cfg(list_files(img, name=name), name=name)
+    return path, read_file(img, path, name=name)
+
+
+def read_grub_cfg_from_bytes(data: bytes, *, name: str = NAME) -> tuple[str, bytes]:
+    """``read_grub_cfg`` for an image held in memory (as read from the ISO)."""
+    with tempfile.TemporaryDirectory(prefix="xcptui-efiboot-") as td:
+        img = Path(td) / "efiboot.img"
+        img.write_bytes(data)
+        return read_grub_cfg(img, name=name)
+
+
 def read_file_from_bytes(data: bytes, path: str, *, name: str = NAME) -> bytes:
     """``read_file`` for an image held in memory (as read from the ISO)."""
     with tempfile.TemporaryDirectory(prefix="xcptui-efiboot-") as td:
@@ -124,14 +161,16 @@ def ensure_search_line(text: str) -> str:
     """The efiboot copy of grub.cfg needs ``search --file --set /install.img``.
 
     Without it, firmwares that make the FAT image grub's root look for
-    /boot/xen.gz inside the image and fail (create-iso.sh comment). It is
+    /boot/xen.gz inside the image and fail (create-iso.sh comment). A search for
+    a build marker (``set_search_file``) counts as that line. It is
     inserted after ``set timeout=`` (as create-install-image's patch does), or
     at the top when there is no such line. Text that has it is returned as is.
     """
     lines = text.splitlines(keepends=True)
     for ln in lines:
         words = ln.split()
-        if words[:1] == ["search"] and "/install.img" in words:
+        if words[:1] == ["search"] and any(w == "/install.img" or w.startswith(MARKER_PREFIX)
+                                           for w in words):
             return text
     nl = next((ln[len(ln.rstrip("\r\n")):] for ln in lines if ln.endswith(("\n", "\r"))), "\n")
     at = 0
@@ -229,6 +268,44 @@ def _check_room(img: Path, name: str, path: str, new_size: int, old_size: int) -
         raise InputError(f"{name}: no room for the new {path}: it needs {clusters(new_size)} "
                          f"bytes, the image has {free + clusters(old_size)} free; shorten the "
                          "boot parameters")
+
+
+def replace_grub_cfg(img_in: Path, data: bytes, img_out: Path, *, name: str = NAME) -> str:
+    """``replace_file`` on the image's grub.cfg wherever it lives; returns its path."""
+    path = find_grub_cfg(list_files(img_in, name=name), name=name)
+    replace_file(img_in, path, data, img_out, name=name)
+    return path
+
+
+def set_search_file(text: str, marker: str) -> str:
+    """Point the ``search --file --set`` line(s) at ``marker`` (an ISO path) instead.
+
+    ``search --file`` takes the first device holding that file, so with /install.img a
+    second XCP-ng stick can win; a file only this ISO has cannot be hijacked. A text
+    without a search line gets one (``ensure_search_line``) first.
+    """
+    text = ensure_search_line(text)
+    out = []
+    for ln in text.splitlines(keepends=True):
+        body = ln.rstrip("\r\n")
+        words = body.split()
+        if words[:1] == ["search"] and ("--file" in words or "-f" in words) and \
+                any(w.startswith("/") for w in words):
+            indent = body[:len(body) - len(body.lstrip())]
+            rest = [marker if w.startswith("/") else w for w in words]
+            ln = indent + " ".join(rest) + ln[len(body):]
+        out.append(ln)
+    return "".join(out)
+
+
+def search_files(text: str) -> list[str]:
+    """The files ``search --file`` lines look for (grub's root device finders)."""
+    out = []
+    for ln in text.splitlines():
+        words = ln.split()
+        if words[:1] == ["search"] and ("--file" in words or "-f" in words):
+            out += [w for w in words[1:] if w.startswith("/")]
+    return out
 
 
 def update_grub_cfg(img_in: Path, text: str, img_out: Path, *, name: str = NAME) -> str:

@@ -38,6 +38,8 @@ class BootSection:
     remove: list[str] = field(default_factory=list)  # dom0 params removed (name or name=value)
     default: str | None = None  # label of the default entry
     timeout: int | None = None  # seconds
+    #: efiboot.img's grub.cfg searches for /.xcptui-<build id> instead of /install.img
+    unique_search: bool = False
 
 
 @dataclass
@@ -94,6 +96,8 @@ class DepsSection:
 class SigningSection:
     mode: str = "unsigned"  # "unsigned" | "gpg"
     key: str | None = None  # gpg key id for mode = "gpg"
+    #: "keep" | "off" | None (auto: "off" when mode = "gpg" and the repository changes)
+    installer_gpgcheck: str | None = None
 
 
 @dataclass

@@ -157,7 +157,8 @@ def _parse(ctx: _Ctx, doc: dict[str, Any]) -> Recipe:
 
     if "boot" in doc:
         t = _table(ctx, "boot", doc["boot"])
-        _check_keys(ctx, "boot.", t, {"append", "remove", "default", "timeout"})
+        _check_keys(ctx, "boot.", t, {"append", "remove", "default", "timeout",
+                                      "unique_search"})
         r.boot.append = _str_list(ctx, "boot.append", t.get("append", []))
         r.boot.remove = _str_list(ctx, "boot.remove", t.get("remove", []))
         r.boot.default = _opt_str(ctx, "boot.", t, "default")
@@ -165,6 +166,8 @@ def _parse(ctx: _Ctx, doc: dict[str, Any]) -> Recipe:
             r.boot.timeout = _expect(ctx, "boot.timeout", t["timeout"], int)
             if r.boot.timeout is not None and not 0 <= r.boot.timeout <= 3600:
                 raise ctx.fail("boot.timeout", "must be between 0 and 3600 seconds")
+        if "unique_search" in t:
+            r.boot.unique_search = _expect(ctx, "boot.unique_search", t["unique_search"], bool)
         for key, params in (("boot.append", r.boot.append), ("boot.remove", r.boot.remove)):
             for i, p in enumerate(params):
                 if not p or any(c.isspace() for c in p) or "---" in p:
@@ -237,14 +240,18 @@ def _parse(ctx: _Ctx, doc: dict[str, Any]) -> Recipe:
 
     if "signing" in doc:
         t = _table(ctx, "signing", doc["signing"])
-        _check_keys(ctx, "signing.", t, {"mode", "key"})
+        _check_keys(ctx, "signing.", t, {"mode", "key", "installer_gpgcheck"})
         mode: str = _expect(ctx, "signing.mode", t.get("mode", "unsigned"), str)
         if mode not in ("unsigned", "gpg"):
             raise ctx.fail("signing.mode", f'must be "unsigned" or "gpg", not {mode!r}')
         key_id = _opt_str(ctx, "signing.", t, "key")
         if mode == "gpg" and not key_id:
             raise ctx.fail("signing.key", 'mode = "gpg" needs key = "KEYID"')
-        r.signing = SigningSection(mode, key_id)
+        gpgcheck = _opt_str(ctx, "signing.", t, "installer_gpgcheck")
+        if gpgcheck not in (None, "keep", "off"):
+            raise ctx.fail("signing.installer_gpgcheck",
+                           f'must be "keep" or "off", not {gpgcheck!r}')
+        r.signing = SigningSection(mode, key_id, gpgcheck)
 
     if "answerfile" in doc:
         t = _table(ctx, "answerfile", doc["answerfile"])
@@ -380,6 +387,8 @@ def dumps(r: Recipe, base: Path | None = None, meta: dict[str, str] | None = Non
         lines += ["", "[signing]", f"mode = {_q(r.signing.mode)}"]
         if r.signing.key:
             lines.append(f"key = {_q(r.signing.key)}")
+        if r.signing.installer_gpgcheck:
+            lines.append(f"installer_gpgcheck = {_q(r.signing.installer_gpgcheck)}")
     if r.answerfile is not None:
         af = r.answerfile
         lines += ["", "[answerfile]"]

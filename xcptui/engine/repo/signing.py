@@ -298,6 +298,26 @@ NO_GPGCHECK_HINT = (
 )
 
 
+def installer_gpgcheck_off(mode: str | None, setting: str | None,
+                           touches_repo: bool) -> str | None:
+    """Why the installer's RPM signature check (gpgcheck) must be off, or None to keep it.
+
+    ``setting`` is [signing] installer_gpgcheck: "keep", "off", or None (auto). Auto turns
+    it off when the repository changes and stays signed (mode "gpg"): the installer
+    checks every RPM against the one key .treeinfo names, the user's, which signs neither
+    the XCP-ng RPMs nor a rebuilt xcp-ng-deps or RPMs added unsigned ("Missing key").
+    With mode "unsigned" .treeinfo lists no key and nothing is checked.
+    """
+    if setting == "keep":
+        return None
+    if setting == "off":
+        return '[signing] installer_gpgcheck = "off"'
+    if mode == "gpg" and touches_repo:
+        return ("the repository is re-signed with your key, which the RPMs (XCP-ng-signed, "
+                "rebuilt or added unsigned) are not signed with")
+    return None
+
+
 def plan(state: SigningState, *, mode: str | None, key: str | None, repomd: Path,
          workdir: Path, treeinfo: bytes | None, iso: IsoReader | None = None,
          key_label: str | None = None) -> SigningPlan:

@@ -1,5 +1,5 @@
-"""The three boot menus (isolinux.cfg, grub.cfg, efiboot.img's grub.cfg) and the files
-their entries name."""
+"""The boot menus (isolinux.cfg, grub.cfg, efiboot.img's grub.cfg, and grub-usb.cfg on
+pre-2023 8.2.x media) and the files their entries name."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import re
 
 from xcptui.engine.errors import XcptuiError
 from xcptui.engine.layout import (
-    EFIBOOT_GRUB,
+    BUILD_MARKER_PREFIX,
     EFIBOOT_IMG,
     GRUB_CFG,
+    GRUB_USB_CFG,
     ISOLINUX_BIN,
     ISOLINUX_CFG,
     ISOLINUX_DIR,
@@ -36,16 +37,22 @@ def _load_configs(ctx: Ctx) -> None:
                                                                path.lstrip("/"))
         except XcptuiError as e:
             ctx.config_errors[cname] = str(e)
+    if ctx.src.exists(GRUB_USB_CFG):  # optional: only old 8.2.x media have it
+        try:
+            ctx.configs["grub-usb"] = bootcfg.BootConfig.from_bytes(
+                ctx.src.read(GRUB_USB_CFG), bootcfg.GRUB, GRUB_USB_CFG.lstrip("/"))
+        except XcptuiError as e:
+            ctx.config_errors["grub-usb"] = str(e)
     if ctx.src.exists(EFIBOOT_IMG):
         ctx.load_efiboot()
         if ctx.efiboot_error:
             ctx.config_errors["efiboot"] = ctx.efiboot_error
             return
-        assert ctx.efiboot_host is not None
-        name = f"{EFIBOOT_IMG.lstrip('/')}:{EFIBOOT_GRUB}"
+        assert ctx.efiboot_host is not None and ctx.efiboot_files is not None
         try:
-            data = efiboot.read_file(ctx.efiboot_host, EFIBOOT_GRUB,
-                                     name=EFIBOOT_IMG.lstrip("/"))
+            path = efiboot.find_grub_cfg(ctx.efiboot_files, name=EFIBOOT_IMG.lstrip("/"))
+            name = f"{EFIBOOT_IMG.lstrip('/')}:{path}"
+            data = efiboot.read_file(ctx.efiboot_host, path, name=EFIBOOT_IMG.lstrip("/"))
             ctx.configs["efiboot"] = bootcfg.BootConfig.from_bytes(data, bootcfg.GRUB, name)
         except XcptuiError as e:
             ctx.config_errors["efiboot"] = str(e)
@@ -65,9 +72,15 @@ def check_boot_configs(ctx: Ctx) -> Outcome:
     diffs = bootcfg.compare(cfgs) if len(cfgs) > 1 else []
     problems += diffs
     efi = cfgs.get("efiboot")
-    if efi is not None and efiboot.SEARCH_LINE not in efi.text:
+    searched = efiboot.search_files(efi.text) if efi is not None else []
+    if efi is not None and efiboot.SEARCH_LINE not in efi.text and not any(
+            f.startswith(BUILD_MARKER_PREFIX) for f in searched):
         problems.append(f"{efi.name}: lacks '{efiboot.SEARCH_LINE}': firmware that makes "
                         "efiboot.img grub's root would not find /boot/xen.gz")
+    for f in searched:
+        if not ctx.src.exists(f):
+            problems.append(f"{efi.name if efi else 'efiboot.img'}: 'search --file' looks "
+                            f"for {f}, which is not on the ISO: grub would find no root")
     if problems:
         return failed(problems)
     n = {k: len(c.installer_entries()) for k, c in cfgs.items()}

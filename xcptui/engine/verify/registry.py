@@ -30,7 +30,8 @@ class Ctx:
     def __init__(self, src: IsoSource, work: Path, progress: Progress,
                  cancel: threading.Event | None) -> None:
         self.src, self.work, self.progress, self.cancel = src, work, progress, cancel
-        self.configs: dict[str, Any] = {}  # "isolinux" | "grub" | "efiboot" -> BootConfig
+        #: "isolinux" | "grub" | "grub-usb" (old 8.2.x only) | "efiboot" -> BootConfig
+        self.configs: dict[str, Any] = {}
         self.config_errors: dict[str, str] = {}
         self.configs_loaded = False
         self.efiboot_host: Path | None = None
