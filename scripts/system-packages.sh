@@ -9,13 +9,16 @@ runtime=(python3 python3-venv python3-pip libarchive13 kmod mtools gnupg lbzip2)
 demo=(genisoimage syslinux-utils isolinux syslinux-common rpm createrepo-c gcc libc6-dev
       busybox-static grub-efi-amd64-bin grub-common dosfstools zstd xz-utils)
 test=(xorriso libarchive-tools cpio bzip2 lbzip2 fdisk gdisk qemu-system-x86 ovmf
-      fonts-firacode libcairo2 tmux file genisoimage isomd5sum)
+      fonts-firacode libcairo2 tmux file genisoimage isomd5sum chromium)
 pkgs=("${runtime[@]}")
 [[ $level == demo || $level == test ]] && pkgs+=("${demo[@]}")
 [[ $level == test ]] && pkgs+=("${test[@]}")
+# one dpkg-query for all of them: scripts/demo runs this on every start
+installed=" $(dpkg-query -W -f='${Package}:${Status}\n' "${pkgs[@]}" 2>/dev/null \
+  | sed -n 's/:install ok installed$//p' | tr '\n' ' ' || true) "
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  [[ $installed == *" $p "* ]] || missing+=("$p")
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 sudo=""

@@ -399,6 +399,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run_tui(str(path), None)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from xcptui.serve import serve
+
+    return serve(args.host, args.port, args.iso, args.recipe)
+
+
 def _run_tui(iso: str | None, recipe: str | None) -> int:
     from xcptui import signals
     from xcptui.tui.app import XcptuiApp
@@ -428,6 +434,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="open the wizard on a generated demo ISO (no download)")
     s.add_argument("--path-only", action="store_true", help="only build it and print its path")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("serve", help="serve the wizard to a web browser (textual-serve)")
+    s.add_argument("iso", nargs="?")
+    s.add_argument("--recipe", help="load this recipe")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; no authentication)")
+    s.add_argument("--port", type=int, default=8000)
+    s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("inspect", help="show an ISO's facts")
     s.add_argument("iso")
@@ -487,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(signal, "SIGXFSZ"):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     parser = build_parser()
-    commands = {"tui", "demo", "inspect", "ls", "extract", "build", "check", "verify",
+    commands = {"tui", "demo", "serve", "inspect", "ls", "extract", "build", "check", "verify",
                 "diff"}
     first = next((a for a in argv if not a.startswith("-")), None)
     if first is not None and first not in commands:
@@ -498,7 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from xcptui import signals
 
     _CANCEL.clear()
-    tui = getattr(args, "cmd", None) in (None, "tui", "demo")
+    tui = getattr(args, "cmd", None) in (None, "tui", "demo", "serve")
     old = {} if tui else signals.install_cli(_CANCEL)
     streams = sys.stdout, sys.stderr
     if not tui:
