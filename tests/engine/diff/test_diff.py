@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from xcptui.engine.rpm.header import RpmInfo
 RECIPE = """
 [iso]
 build_number = "custom7"
+volume_id = "XCP-ng 8.3 diff"
 
 [[iso.files]]
 source = "eula.txt"
@@ -100,13 +102,15 @@ def test_install_img_section(report: DiffReport, pair: tuple[Path, Path]) -> Non
     assert [(c.path, c.change) for c in other] == [("opt/hello", Change.ADDED)]
     assert other[0].details == ["6 B"]
     ktree = img.groups[kver]
-    added = [c.path for c in ktree if c.change is Change.ADDED]
-    assert len(added) == 1 and added[0].startswith(tree + "/")
-    assert added[0].endswith("/xcpdiff.ko")
+    assert tree.startswith("usr/lib/modules/")  # the real layout: lib -> usr/lib
+    # paths inside the tree, whichever spelling the image uses
+    assert [c.path for c in ktree if c.change is Change.ADDED] == ["updates/xcpdiff.ko"]
     assert not [c for c in ktree if c.change is Change.REMOVED]
     changed = [c for c in ktree if c.change is Change.CHANGED]
-    assert changed and all(c.path.startswith(f"{tree}/modules.") for c in changed)
+    assert {c.path for c in changed} == {"modules.alias", "modules.alias.bin", "modules.dep",
+                                         "modules.dep.bin"}
     assert all(c.details[0].startswith("content") for c in changed)
+    assert f"  kernel tree lib/modules/{kver}: 1 added, 4 changed" in report.lines()
 
 
 def test_packages_section(report: DiffReport) -> None:
@@ -136,8 +140,13 @@ def test_treeinfo_section(report: DiffReport) -> None:
     assert got == {"build.number": ("cloud", "custom7"), "keys.key1": ("RPM-GPG-KEY-xcpng", None)}
 
 
+def test_volume_id(report: DiffReport) -> None:
+    assert report.volume_id == ("XCP-ng 8.3.0", "XCP-ng 8.3 diff")
+
+
 def test_lines_and_json(report: DiffReport) -> None:
     lines = report.lines()
+    assert "volume id: 'XCP-ng 8.3.0' -> 'XCP-ng 8.3 diff'" in lines
     assert lines[-1] == "the ISOs differ"
     assert "  - htop-2.2.0-3.el7.x86_64" in lines
     assert "  ~ build.number: cloud -> custom7" in lines
@@ -198,3 +207,13 @@ def test_cli_exit_codes_and_json(pair: tuple[Path, Path], tmp_path: Path) -> Non
     bad = _cli("diff", a, tmp_path / "nope.iso")
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "nope.iso: no such file" in bad.stderr
+
+
+def test_kernel_trees_pair_across_layouts(demo_iso: Path, iso_factory: Callable[..., Path]) -> None:
+    """usr/lib/modules/<kver> (lib -> usr/lib) and a real lib/modules/<kver> are one tree."""
+    flat = iso_factory(layout="flat")
+    rep = diff_isos(demo_iso, flat)
+    assert rep.image.kernels[0] == rep.image.kernels[1]
+    assert set(rep.image.groups) == {"other"}  # the modules themselves are the same
+    other = {c.path: c for c in rep.image.groups["other"]}
+    assert other["lib"].details == ["type symlink -> dir"]

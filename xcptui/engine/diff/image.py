@@ -6,8 +6,9 @@ each image is opened once (the header scan) and its file data streamed once thro
 comes: nothing but the headers and one digest per file is held in memory.
 
 Paths are compared resolved through the image's own symlinks (on EL7 roots
-lib -> usr/lib), so an image with usr/lib/modules/... and one with lib/modules/... of
-the same tree still pair up.
+lib -> usr/lib). Entries of a kernel tree are keyed by kernel version and their path
+inside the tree ("updates/igc.ko"), so an image with usr/lib/modules/<kver> and one with
+a real lib/modules/<kver> still pair up, file by file.
 """
 
 from __future__ import annotations
@@ -60,28 +61,30 @@ def compare(a: IsoSource, b: IsoSource, progress: Progress | None = None,
             return out
     ka, ma = _load(a, "A", progress, cancel)
     kb, mb = _load(b, "B", progress, cancel)
-    out.kernels = (list(ka), list(kb))
-    trees = {**ka, **kb}  # kver -> resolved tree path
-    groups: dict[str, list[EntryChange]] = {k: [] for k in sorted(trees)}
+    out.kernels = (ka, kb)
+    groups: dict[str, list[EntryChange]] = {k: [] for k in sorted({*ka, *kb})}
     groups[OTHER] = []
-    for path in sorted(ma.keys() | mb.keys()):
-        change = _entry_change(path, ma.get(path), mb.get(path))
+    for group, path in sorted(ma.keys() | mb.keys()):
+        change = _entry_change(path, ma.get((group, path)), mb.get((group, path)))
         if change is not None:
-            groups[_group(path, trees)].append(change)
+            groups[group].append(change)
     out.groups = {g: cs for g, cs in groups.items() if cs}
     return out
 
 
-def _group(path: str, trees: dict[str, str]) -> str:
+def _key(path: str, trees: dict[str, str]) -> tuple[str, str]:
+    """(kernel version, path inside its tree), or ("other", path)."""
     for kver, tree in trees.items():
-        if path == tree or path.startswith(tree + "/"):
-            return kver
-    return OTHER
+        if path == tree:
+            return kver, "."
+        if path.startswith(tree + "/"):
+            return kver, path[len(tree) + 1:]
+    return OTHER, path
 
 
 def _load(src: IsoSource, which: str, progress: Progress | None,
-          cancel: threading.Event | None) -> tuple[dict[str, str], dict[str, _Seen]]:
-    """(kernel version -> tree path, resolved path -> what we compare) of one image."""
+          cancel: threading.Event | None) -> tuple[list[str], dict[tuple[str, str], _Seen]]:
+    """(kernel versions, (group, path) -> what we compare) of one image."""
     off, size = src.extent(INSTALL_IMG)
     with InstallImage.open(src.path, off, size, name=f"install.img ({which})",
                            progress=progress, cancel=cancel) as img:
@@ -89,13 +92,13 @@ def _load(src: IsoSource, which: str, progress: Progress | None,
                    for k in img.kernels()}
         entries = [e for e in img.entries() if not e.unsafe and e.path]
         digests = _digests(img, entries, which, progress, cancel)
-        seen: dict[str, _Seen] = {}
+        seen: dict[tuple[str, str], _Seen] = {}
         for e in entries:
-            key = _resolved(img, e.path)
-            seen[key] = _Seen(e.type, e.mode, e.uid, e.gid, e.size, e.link_target,
-                              e.rdev if e.type in ("chardev", "blockdev") else None,
-                              digests.get(img.data_range(e)) if e.type == "file" else None)
-        return kernels, seen
+            seen[_key(_resolved(img, e.path), kernels)] = _Seen(
+                e.type, e.mode, e.uid, e.gid, e.size, e.link_target,
+                e.rdev if e.type in ("chardev", "blockdev") else None,
+                digests.get(img.data_range(e)) if e.type == "file" else None)
+        return list(kernels), seen
 
 
 def _resolved(img: InstallImage, path: str) -> str:

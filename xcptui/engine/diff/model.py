@@ -49,7 +49,8 @@ class FileChange:
 
 @dataclass
 class EntryChange:
-    """One install.img entry that differs (path is the resolved one: usr/lib/...)."""
+    """One install.img entry that differs: its path inside its kernel tree ("updates/igc.ko")
+    or, in the "other" group, in the image with symlinks resolved ("usr/bin/...")."""
 
     path: str
     change: Change
@@ -73,7 +74,8 @@ class ImageDiff:
     present: tuple[bool, bool] = (True, True)
     identical: bool = False
     sizes: tuple[int, int] = (0, 0)
-    groups: dict[str, list[EntryChange]] = field(default_factory=dict)  # "4.19.0+1" | "other"
+    # kernel version ("4.19.0+1": <modules dir>/4.19.0+1) or "other" -> changes
+    groups: dict[str, list[EntryChange]] = field(default_factory=dict)
     kernels: tuple[list[str], list[str]] = field(default_factory=lambda: ([], []))
 
     @property
@@ -292,7 +294,7 @@ def _image_lines(img: ImageDiff) -> list[str]:
                    f"{', '.join(img.kernels[1]) or 'none'}")
     for group, cs in img.groups.items():
         if cs:
-            title = "other" if group == "other" else f"kernel {group}"
+            title = "other" if group == "other" else f"kernel tree lib/modules/{group}"
             out.append(f"  {title}: {_counts([c.change for c in cs])}")
             out += [f"    {c.line()}" for c in cs]
     return out
