@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from xcptui.engine import InstallImage, IsoFacts, IsoSource, Progress, pending
-from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.layout import INSTALL_IMG
+from xcptui.tui.state.recipe_state import RecipeState
 from xcptui.tui.widgets import fmt
 
 
@@ -24,34 +24,16 @@ class SessionHost(Protocol):
 
 
 @dataclass
-class Session:
+class Session(RecipeState):
+    """The opened ISO, its facts and caches; the recipe state (keyword-only) is inherited."""
+
     source: Path
     iso: IsoSource
     facts: IsoFacts
-    recipe: recipe_mod.Recipe = field(default_factory=recipe_mod.Recipe)
-    saved_path: Path | None = None  # where the user last saved (or loaded) the recipe
-    _saved_text: str = ""
     _image: InstallImage | None = None
     _image_lock: threading.Lock = field(default_factory=threading.Lock)
     rpm_headers: dict[str, Any] = field(default_factory=dict)  # ISO or host path -> header
     packages: list[Any] | None = None  # packages.list_packages(), once loaded
-
-    def __post_init__(self) -> None:
-        if not self._saved_text:
-            self._saved_text = recipe_mod.dumps(recipe_mod.Recipe())
-
-    # -- recipe state -------------------------------------------------------------
-    def recipe_text(self) -> str:
-        return recipe_mod.dumps(self.recipe)
-
-    @property
-    def dirty(self) -> bool:
-        """True when the recipe differs from what was last saved or loaded."""
-        return self.recipe_text() != self._saved_text
-
-    def mark_saved(self, path: Path | None) -> None:
-        self.saved_path = path
-        self._saved_text = self.recipe_text()
 
     # -- install.img --------------------------------------------------------------
     @property

@@ -231,8 +231,8 @@ class PickStep(Step):
             self.pending_recipe = None
         self.post_message(SessionOpened(session))
         if o.autosaved is not None:
-            n = len(session.__class__(session.source, session.iso, session.facts,
-                                      o.autosaved).changes())
+            n = len(Session(session.source, session.iso, session.facts,
+                            recipe=o.autosaved).changes())
             self.app.push_screen(
                 ChoiceDialog("Restore pending changes?",
                              f"{n} pending change{'s were' if n != 1 else ' was'} autosaved for "
