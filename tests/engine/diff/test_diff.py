@@ -15,6 +15,7 @@ from xcptui.engine import InstallImage, IsoSource, build_iso, diff_isos, recipe
 from xcptui.engine.diff import packages as pkdiff
 from xcptui.engine.diff.model import Change, DiffReport
 from xcptui.engine.rpm.header import RpmInfo
+from xcptui.engine.units import size
 
 RECIPE = """
 [iso]
@@ -150,6 +151,8 @@ def test_lines_and_json(report: DiffReport) -> None:
     assert lines[-1] == "the ISOs differ"
     assert "  - htop-2.2.0-3.el7.x86_64" in lines
     assert "  ~ build.number: cloud -> custom7" in lines
+    assert "    ~ install: dom0 +sshpassword=secret" in lines
+    assert "    timeout: 5 -> 9" in lines
     data = json.loads(json.dumps(report.to_json()))
     assert data["identical"] is False
     assert data["packages"]["removed"] == ["htop-2.2.0-3.el7.x86_64"]
@@ -217,3 +220,17 @@ def test_kernel_trees_pair_across_layouts(demo_iso: Path, iso_factory: Callable[
     assert set(rep.image.groups) == {"other"}  # the modules themselves are the same
     other = {c.path: c for c in rep.image.groups["other"]}
     assert other["lib"].details == ["type symlink -> dir"]
+
+
+def test_a_kernel_that_went_is_one_line(demo_iso: Path, iso_factory: Callable[..., Path]) -> None:
+    rep = diff_isos(demo_iso, iso_factory(with_alt_kernel=False))
+    main_k, alt_k = rep.image.kernels[0]
+    assert rep.image.kernels[1] == [main_k]
+    gone = rep.image.groups[alt_k]
+    assert gone and all(c.change is Change.REMOVED for c in gone)
+    lines = rep.lines()
+    summary = [ln for ln in lines if f"lib/modules/{alt_k}:" in ln]
+    assert summary == [f"  kernel tree lib/modules/{alt_k}: removed ({len(gone)} entries, "
+                       f"{size(sum(c.size for c in gone))})"]
+    after = lines[lines.index(summary[0]) + 1:]
+    assert not after or not after[0].startswith("    ")  # its entries are not listed

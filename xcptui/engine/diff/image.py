@@ -8,7 +8,8 @@ comes: nothing but the headers and one digest per file is held in memory.
 Paths are compared resolved through the image's own symlinks (on EL7 roots
 lib -> usr/lib). Entries of a kernel tree are keyed by kernel version and their path
 inside the tree ("updates/igc.ko"), so an image with usr/lib/modules/<kver> and one with
-a real lib/modules/<kver> still pair up, file by file.
+a real lib/modules/<kver> still pair up, file by file. Modification times are not
+compared: any repack may touch them, and they do not change what the installer runs.
 """
 
 from __future__ import annotations
@@ -134,11 +135,12 @@ def _digests(img: InstallImage, entries: list[Entry], which: str, progress: Prog
 def _entry_change(path: str, a: _Seen | None, b: _Seen | None) -> EntryChange | None:
     if a is None:
         assert b is not None
-        return EntryChange(path, Change.ADDED, b.type, _describe(b))
+        return EntryChange(path, Change.ADDED, b.type, _describe(b), _data(b))
     if b is None:
-        return EntryChange(path, Change.REMOVED, a.type, _describe(a))
+        return EntryChange(path, Change.REMOVED, a.type, _describe(a), _data(a))
     if a.type != b.type:
-        return EntryChange(path, Change.CHANGED, b.type, [f"type {a.type} -> {b.type}"])
+        return EntryChange(path, Change.CHANGED, b.type, [f"type {a.type} -> {b.type}"],
+                           _data(b))
     details: list[str] = []
     if a.digest != b.digest:
         details.append("content" if a.size == b.size else f"content ({a.size} -> {b.size} B)")
@@ -150,7 +152,11 @@ def _entry_change(path: str, a: _Seen | None, b: _Seen | None) -> EntryChange | 
         details.append(f"owner {a.uid}:{a.gid} -> {b.uid}:{b.gid}")
     if a.rdev != b.rdev and a.rdev is not None and b.rdev is not None:
         details.append(f"device {a.rdev[0]},{a.rdev[1]} -> {b.rdev[0]},{b.rdev[1]}")
-    return EntryChange(path, Change.CHANGED, b.type, details) if details else None
+    return EntryChange(path, Change.CHANGED, b.type, details, _data(b)) if details else None
+
+
+def _data(s: _Seen) -> int:
+    return s.size if s.type == "file" else 0
 
 
 def _describe(s: _Seen) -> list[str]:

@@ -56,6 +56,7 @@ class EntryChange:
     change: Change
     type: str
     details: list[str] = field(default_factory=list)
+    size: int = 0  # bytes of file data (the new side's, when changed)
 
     def line(self) -> str:
         tail = f": {'; '.join(self.details)}" if self.details else ""
@@ -64,7 +65,7 @@ class EntryChange:
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "change": str(self.change), "type": self.type,
-                "details": list(self.details)}
+                "size": self.size, "details": list(self.details)}
 
 
 @dataclass
@@ -141,14 +142,15 @@ class EntryDiff:
         return not (self.xen_added or self.xen_removed or self.dom0_added
                     or self.dom0_removed or self.other)
 
-    def lines(self) -> list[str]:
-        out = [f"~ {self.label}"]
+    def line(self) -> str:
+        """"~ install: dom0 +sshpassword=secret -console=tty0; xen +dom0_mem=4G"."""
+        parts = []
         for what, added, removed in (("xen", self.xen_added, self.xen_removed),
                                      ("dom0", self.dom0_added, self.dom0_removed)):
-            out += [f"    {what} + {p}" for p in added]
-            out += [f"    {what} - {p}" for p in removed]
-        out += [f"    {o}" for o in self.other]
-        return out
+            if added or removed:
+                parts.append(" ".join([what] + [f"+{p}" for p in added]
+                                      + [f"-{p}" for p in removed]))
+        return f"~ {self.label}: " + "; ".join(parts + self.other)
 
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label,
@@ -185,8 +187,7 @@ class ConfigDiff:
             out.append(f"  timeout: {_show(self.timeout[0])} -> {_show(self.timeout[1])}")
         out += [f"  + entry {lbl}" for lbl in self.entries_added]
         out += [f"  - entry {lbl}" for lbl in self.entries_removed]
-        for e in self.entries:
-            out += [f"  {ln}" for ln in e.lines()]
+        out += [f"  {e.line()}" for e in self.entries]
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -293,8 +294,13 @@ def _image_lines(img: ImageDiff) -> list[str]:
         out.append(f"  kernels: {', '.join(img.kernels[0]) or 'none'} -> "
                    f"{', '.join(img.kernels[1]) or 'none'}")
     for group, cs in img.groups.items():
-        if cs:
-            title = "other" if group == "other" else f"kernel tree lib/modules/{group}"
+        title = "other" if group == "other" else f"kernel tree lib/modules/{group}"
+        whole = group != "other" and (group in img.kernels[0]) != (group in img.kernels[1])
+        if whole:  # a kernel that came or went: one line, not its thousands of modules
+            mark = "added" if group in img.kernels[1] else "removed"
+            data = sum(c.size for c in cs)
+            out.append(f"  {title}: {mark} ({len(cs)} entries, {size(data)})")
+        else:
             out.append(f"  {title}: {_counts([c.change for c in cs])}")
             out += [f"    {c.line()}" for c in cs]
     return out
