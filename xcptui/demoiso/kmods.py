@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,24 @@ def vermagic(kver: str) -> str:
     return f"{kver} SMP mod_unload modversions "
 
 
+# vmlinux symbols every demo module imports, like real ones do (module_layout always)
+VMLINUX_IMPORTS = ("module_layout", "printk")
+
+
+def symbol_crc(abi: str, symbol: str) -> int:
+    """The CRC genksyms would give ``symbol`` in kernel build ``abi`` (demo: a hash of
+    both, so the main and alt kernels - and any "other ABI" - disagree on every symbol)."""
+    return zlib.crc32(f"{abi}:{symbol}".encode())
+
+
+def _versions_c(symbols: list[str], abi: str) -> list[str]:
+    """C for a ``__versions`` table (struct modversion_info) and nothing else."""
+    rows = ", ".join(f'{{ 0x{symbol_crc(abi, s):08x}UL, "{s}" }}' for s in symbols)
+    return ["struct modversion_info { unsigned long crc; char name[56]; };",
+            "static const struct modversion_info ____versions[] "
+            f'__attribute__((used, section("__versions"), aligned(8))) = {{ {rows} }};']
+
+
 @dataclass
 class KoSpec:
     name: str
@@ -25,10 +44,18 @@ class KoSpec:
     exports: list[str] = field(default_factory=list)
     uses: list[str] = field(default_factory=list)
     depends: list[str] = field(default_factory=list)
+    firmware: list[str] = field(default_factory=list)  # modinfo firmware= (lib/firmware/...)
 
 
-def build_ko(spec: KoSpec, kver: str, out: Path, magic: str | None = None) -> Path:
-    """Compile a real relocatable ELF object that looks like a kernel module to kmod."""
+def build_ko(spec: KoSpec, kver: str, out: Path, magic: str | None = None,
+             abi: str | None = None) -> Path:
+    """Compile a real relocatable ELF object that looks like a kernel module to kmod.
+
+    Its ``__versions`` imports and ``__crc_`` exports carry the CRCs of kernel build
+    ``abi`` (default ``kver``): ``abi=ALT_KVER`` with ``kver=MAIN_KVER`` is a module
+    with the right vermagic built against the wrong kernel.
+    """
+    abi = abi or kver
     gcc = require("gcc", "compile the demo ISO's kernel modules")
     out.parent.mkdir(parents=True, exist_ok=True)
     fields = [
@@ -38,13 +65,16 @@ def build_ko(spec: KoSpec, kver: str, out: Path, magic: str | None = None) -> Pa
         f"version={spec.version}",
         f"description=xcptui demo driver {spec.name}",
         *[f"alias={a}" for a in spec.aliases],
+        *[f"firmware={f}" for f in spec.firmware],
         f"depends={','.join(spec.depends)}",
         "retpoline=Y",
     ]
     modinfo = "".join(f + "\\0" for f in fields)
     src = ["struct kernel_symbol { unsigned long value; const char *name; };"]
+    src += _versions_c([*VMLINUX_IMPORTS, *spec.uses], abi)
     for sym in spec.exports:
         src += [
+            f'asm(".globl __crc_{sym}\\n.set __crc_{sym}, 0x{symbol_crc(abi, sym):08x}");',
             f"int {sym}(void) {{ return 1; }}",
             f'static const char __kstrtab_{sym}[] __attribute__((section("__ksymtab_strings"),'
             f' used)) = "{sym}";',

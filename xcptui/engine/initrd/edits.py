@@ -33,12 +33,18 @@ class RemovePath:
 class AddDriver:
     """Install a kernel module (default <kernel tree>/updates/<name>.ko; the tree is
     usr/lib/modules/<kver> on real media, reached through lib -> usr/lib), remove
-    every other copy of the same module in that kernel tree, regenerate the index."""
+    every other copy of the same module in that kernel tree, regenerate the index.
+
+    ``kernels``: "main", "alt", "all" or unames, each tree checked on its own (vermagic,
+    then symbol CRCs); empty: ``kernel``, else the tree ``dest`` is in, else main.
+    ``force`` turns a vermagic or CRC refusal into a warning.
+    """
 
     source: Path
     kernel: str | None = None
     dest: str | None = None
     force: bool = False
+    kernels: tuple[str, ...] = ()
 
 
 @dataclass

@@ -16,9 +16,10 @@ from typing import Any
 
 from xcptui.engine.errors import InputError
 from xcptui.engine.events import Progress, check
-from xcptui.engine.initrd import cpio, kmod
+from xcptui.engine.initrd import cpio, kmod, modversions
 from xcptui.engine.initrd.compression import human
 from xcptui.engine.initrd.depmod_stage import DepmodStage
+from xcptui.engine.initrd.driver_checks import DriverChecks
 from xcptui.engine.initrd.edits import (
     AddDriver,
     AddFile,
@@ -46,6 +47,7 @@ class Planner(VTree):
         self.kernel_dirs = {k: img.kernel_dir(k) for k in img.kernels()}
         self.affected: set[str] = set()
         self.depmod_conf = resolve_links("etc/depmod.d", self.link_of, True) or "etc/depmod.d"
+        self.checks = DriverChecks(self, self.kernel_dirs)
 
     def touch(self, path: str) -> None:
         """Remember which kernels' module index must be rebuilt."""
@@ -89,14 +91,33 @@ class Planner(VTree):
         label = src.name
         data = read_host(src)
         info = kmod.read_modinfo(data, label)
-        kver, note = self._pick_kernel(ed, label)
-        warn = kmod.check_vermagic(info, kver, label, self.img.name, ed.force)
-        if warn:
-            self.warnings.append(warn)
+        try:
+            versions = modversions.read_versions(data)
+        except ValueError as e:
+            raise InputError(f"{label}: not a valid ELF kernel module ({e})") from None
+        targets = self._pick_kernels(ed, label)
+        if ed.dest and len(targets) > 1:
+            raise InputError(f"{label}: dest names one path but the driver goes into "
+                             f"{len(targets)} kernels; drop dest or choose one kernel")
+        for kver, note in targets:
+            check(self.cancel)
+            # vermagic first (the kernel's own first check), then the symbol CRCs
+            warn = kmod.check_vermagic(info, kver, label, self.img.name, ed.force)
+            if warn:
+                self.warnings.append(warn)
+            self.warnings += self.checks.check_symbols(versions, kver, label, ed.force)
+            self._put_driver(ed, src, data, info, kver, note)
+            self.checks.added(kver, versions)
+        for w in self.checks.missing_firmware(info, label):
+            if w not in self.warnings:
+                self.warnings.append(w)
+
+    def _put_driver(self, ed: AddDriver, src: Path, data: bytes, info: kmod.ModInfo,
+                    kver: str, note: str) -> None:
         kdir = self.kernel_dirs[kver]
         dest = self.norm(ed.dest, "AddDriver") if ed.dest else \
             f"{kdir}/updates/{info.name}.ko"
-        self.changes.append(f"driver {label} -> kernel {kver}{note}")
+        self.changes.append(f"driver {src.name} -> kernel {kver}{note}")
         dest = self.place(dest)
         want = kmod.normalise(info.name)
         for p in sorted(self.live):
@@ -111,6 +132,33 @@ class Planner(VTree):
         self.changes.append(f"{verb} {dest} ({info.name}"
                             f"{' ' + version if version else ''}, {human(len(data))})")
         self.affected.add(kver)
+
+    def _pick_kernels(self, ed: AddDriver, label: str) -> list[tuple[str, str]]:
+        """(kernel version, note) of every tree the driver goes into."""
+        if not ed.kernels:
+            return [self._pick_kernel(ed, label)]
+        kernels = list(self.kernel_dirs)
+        if not kernels:
+            raise InputError(f"{self.img.name}: has no lib/modules/<version> tree; cannot "
+                             f"add driver {label}")
+        out: list[str] = []
+        for k in ed.kernels:
+            if k == "all":
+                picked = kernels
+            elif k == "main":
+                picked = kernels[:1]
+            elif k == "alt":
+                picked = kernels[1:]
+                if not picked:
+                    raise InputError(f"{label}: kernels = \"alt\", but {self.img.name} has "
+                                     f"only the main kernel {kernels[0]}")
+            elif k in self.kernel_dirs:
+                picked = [k]
+            else:
+                raise InputError(f"{label}: kernel {k} is not in {self.img.name} "
+                                 f"(available: {', '.join(kernels)}, or main, alt, all)")
+            out += [p for p in picked if p not in out]
+        return [(k, " (main)" if k == kernels[0] else " (alt)") for k in out]
 
     def _pick_kernel(self, ed: AddDriver, label: str) -> tuple[str, str]:
         kernels = list(self.kernel_dirs)

@@ -113,7 +113,9 @@ def _repad(t: VTree, pieces: list[Piece], usize: int, first: int, last: int
     if not trailers or trailers[-1].end < tail.start:
         return pieces, usize
     zstart = trailers[-1].end
-    if any(b"".join(t.img.iter_range(zstart, tail.end)).strip(b"\0")) or \
+    # the scan saw every byte after the trailer: without its "junk" problem they are zeros
+    junk = any("after TRAILER" in p for p in t.img.problems)
+    if (junk and any(b"".join(t.img.iter_range(zstart, tail.end)).strip(b"\0"))) or \
             tail.end - zstart > 65536:
         return pieces, usize
     body = [*pieces[:-1], Copy(tail.start, zstart)] if zstart > tail.start else pieces[:-1]
