@@ -94,7 +94,8 @@ def installimg_edits(recipe: Recipe, afp: AnswerfilePlan | None) -> list[ii.Edit
     for r in inst.rpms:
         edits.append(ii.AddRpmPayload(r.source))
     for d in inst.drivers:
-        edits.append(ii.AddDriver(d.source, kernel=d.kernel, dest=d.dest, force=d.force))
+        edits.append(ii.AddDriver(d.source, kernel=d.kernel, dest=d.dest, force=d.force,
+                                  kernels=tuple(d.kernels)))
     if afp is not None:
         for emb in afp.embedded:
             edits.append(ii.AddFile(emb.dest, emb.data, mode=emb.mode, uid=0, gid=0))

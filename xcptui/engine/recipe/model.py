@@ -47,7 +47,9 @@ class Driver:
     source: Path
     kernel: str | None = None  # kernel version tree; None: main kernel
     dest: str | None = None  # default lib/modules/<kver>/updates/<name>.ko
-    force: bool = False  # skip the vermagic check
+    force: bool = False  # skip the vermagic and symbol-CRC checks
+    #: kernel trees it goes into: "main", "alt", "all" or unames; empty: kernel, else main
+    kernels: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -126,6 +126,21 @@ def _opt_str(ctx: _Ctx, key: str, t: dict[str, Any], name: str) -> str | None:
     return value
 
 
+def _kernels(ctx: _Ctx, k: str, t: dict[str, Any]) -> list[str]:
+    """``kernels = ["main", "alt"]`` or ``"all"`` (or unames); exclusive with ``kernel``."""
+    if "kernels" not in t:
+        return []
+    v = t["kernels"]
+    out = ["all"] if v == "all" else _str_list(ctx, k + "kernels", v) \
+        if isinstance(v, list) else None
+    if not out or any(not x or any(c.isspace() for c in x) for x in out):
+        raise ctx.fail(k + "kernels", 'must be "all" or a non-empty list like '
+                       '["main", "alt"] (or kernel versions)')
+    if "kernel" in t:
+        raise ctx.fail(k + "kernels", "give kernel or kernels, not both")
+    return out
+
+
 def _parse(ctx: _Ctx, doc: dict[str, Any]) -> Recipe:
     r = Recipe(path=ctx.path)
     _check_keys(ctx, "", doc, {"iso", "boot", "installer", "packages", "deps", "signing",
@@ -179,7 +194,7 @@ def _parse(ctx: _Ctx, doc: dict[str, Any]) -> Recipe:
         inst = r.installer
         for i, d in enumerate(_array_of_tables(ctx, "installer.drivers", t.get("drivers", []))):
             k = f"installer.drivers[{i}]."
-            _check_keys(ctx, k, d, {"source", "kernel", "dest", "force"})
+            _check_keys(ctx, k, d, {"source", "kernel", "kernels", "dest", "force"})
             if "source" not in d:
                 raise ctx.fail(k.rstrip("."), "needs a source")
             inst.drivers.append(Driver(
@@ -187,6 +202,7 @@ def _parse(ctx: _Ctx, doc: dict[str, Any]) -> Recipe:
                 kernel=_opt_str(ctx, k, d, "kernel"),
                 dest=_abs_path(ctx, k + "dest", d["dest"]) if "dest" in d else None,
                 force=_expect(ctx, k + "force", d.get("force", False), bool),
+                kernels=_kernels(ctx, k, d),
             ))
         for i, f in enumerate(_array_of_tables(ctx, "installer.files", t.get("files", []))):
             k = f"installer.files[{i}]."
