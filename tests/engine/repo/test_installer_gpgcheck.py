@@ -91,6 +91,11 @@ def test_explicit_off(demo_iso: Path, tmp_path: Path) -> None:
         part2 = boot_stage.plan_boot(src, r2, None)
     for args in _installer_args(part2.new_text[ISOLINUX_CFG], "isolinux"):
         assert args.count("no-gpgcheck") == 1
+    # [boot] remove = ["no-gpgcheck"]: the user keeps the check, nothing is added
+    r3 = _recipe(tmp_path, 'mode = "gpg"\nkey = "K"', '[boot]\nremove = ["no-gpgcheck"]\n')
+    with IsoSource.open(demo_iso) as src:
+        part3 = boot_stage.plan_boot(src, r3, None)
+    assert not any(c.startswith("installer gpgcheck off") for c in part3.changes)
 
 
 def test_82_has_no_such_flag(iso_factory: Callable[..., Path], tmp_path: Path) -> None:

@@ -161,8 +161,8 @@ def _gpg_params(src: IsoSource, recipe: Recipe, afp: AnswerfilePlan | None
     why = gpgcheck_off_reason(src, recipe)
     if why is None or afp is not None:  # with an answerfile the flag is refused: see above
         return [], []
-    if "no-gpgcheck" in recipe.boot.append:
-        return [], []
+    if "no-gpgcheck" in recipe.boot.append or "no-gpgcheck" in recipe.boot.remove:
+        return [], []  # the recipe already says (remove: the user wants the check kept)
     return ["no-gpgcheck"], [f"installer gpgcheck off: no-gpgcheck on every installer entry "
                              f"({why})"]
 
