@@ -80,6 +80,8 @@ def test_identical_isos_report_nothing(demo_iso: Path) -> None:
 def test_files_section(report: DiffReport) -> None:
     by = {f.path: f for f in report.files}
     assert by["/EULA"].change is Change.CHANGED and by["/EULA"].details == ["content"]
+    sha = by["/EULA"].sha256
+    assert sha is not None and sha[0] != sha[1] and by["/.treeinfo"].sha256 is None
     for p in ("/.treeinfo", "/boot/isolinux/isolinux.cfg", "/EFI/xenserver/grub.cfg"):
         assert by[p].details == ["size"], p
     assert by["/repodata/repomd.xml.asc"].change is Change.REMOVED

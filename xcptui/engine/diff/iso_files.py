@@ -76,8 +76,10 @@ def compare(a: IsoSource, b: IsoSource, progress: Progress | None = None,
     if progress is not None and total:
         progress.step("comparing ISO files", total)
     for path, fc in to_hash:
-        if sha256_extent(a, path, progress, cancel) != sha256_extent(b, path, progress, cancel):
+        ha, hb = sha256_extent(a, path, progress, cancel), sha256_extent(b, path, progress, cancel)
+        if ha != hb:
             fc.details.insert(0, "content")
+            fc.sha256 = (ha, hb)
     if progress is not None and total:
         progress.finish_step()
     return [fc for fc in out if fc.change is not Change.CHANGED or fc.details]

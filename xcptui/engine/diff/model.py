@@ -31,6 +31,7 @@ class FileChange:
     old_size: int | None = None
     new_size: int | None = None
     details: list[str] = field(default_factory=list)  # "size", "content", "mode 0644 -> 0755"
+    sha256: tuple[str, str] | None = None  # when equal sizes were hashed and differ
 
     def line(self) -> str:
         if self.change is Change.ADDED:
@@ -44,7 +45,8 @@ class FileChange:
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "change": str(self.change), "old_size": self.old_size,
-                "new_size": self.new_size, "details": list(self.details)}
+                "new_size": self.new_size, "details": list(self.details),
+                "sha256": list(self.sha256) if self.sha256 else None}
 
 
 @dataclass
