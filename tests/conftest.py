@@ -13,6 +13,12 @@ from xcptui.demoiso.builder import DemoOptions, build_demo_iso
 _CACHE: dict[str, Path] = {}
 
 
+@pytest.fixture(autouse=True)
+def _own_index_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets an empty install.img index cache (never the user's)."""
+    monkeypatch.setenv("XCPTUI_INDEX_DIR", str(tmp_path / "xcptui-index"))
+
+
 @pytest.fixture(scope="session")
 def iso_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """Build (once per option set) a demo ISO; returns its path. Treat it as read-only."""

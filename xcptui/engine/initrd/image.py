@@ -5,6 +5,8 @@ segments, later entries overriding earlier ones, exactly as the kernel unpacks i
 
 ``InstallImage.open`` runs the one decoding pass (``scan.ImageScan``) and indexes its
 headers; reading an entry afterwards decodes just the bzip2 blocks that cover it.
+What the pass learns is kept in the persistent index (``index_cache``): opening the
+same content again (any path) decodes nothing until data is read.
 Editing lives in ``planner`` (``plan``) and ``splice_write`` (``write``), copying
 files out in ``extract``, the kernel's unpacking rules in ``kernel_rules``.
 """
@@ -16,14 +18,15 @@ import posixpath
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from xcptui.engine.errors import InputError
 from xcptui.engine.events import Progress, check
 from xcptui.engine.initrd import bzip2blocks as bzb
-from xcptui.engine.initrd import cpio, kmod
+from xcptui.engine.initrd import cpio, index_cache, index_codec, kmod
 from xcptui.engine.initrd.compression import CHUNK, FileRegion, SeqDecoder
 from xcptui.engine.initrd.entry import Entry, Segment
-from xcptui.engine.initrd.scan import ImageScan
+from xcptui.engine.initrd.scan import ImageScan, open_0644
 from xcptui.engine.initrd.symlinks import resolve_links
 from xcptui.engine.layout import MODULES_DIRS
 
@@ -53,22 +56,63 @@ class InstallImage:
              name: str = "install.img", progress: Progress | None = None,
              cancel: threading.Event | None = None,
              spool: Callable[[str], bool] | None = None,
-             spool_dir: Path | None = None) -> InstallImage:
+             spool_dir: Path | None = None, cache: bool = True) -> InstallImage:
         """Scan the image once: codec(s), segments, every header. Never loads it whole.
 
+        With ``cache`` the persistent index is used when it holds this content (no
+        decode at all) and written after a full scan.
+
         ``spool`` selects files (by image path) whose data is copied to a temporary
-        directory under ``spool_dir`` during this scan; ``depmod_stage.depmod_input``
-        is the predicate a driver edit wants. The copies are removed by ``close``.
+        directory under ``spool_dir`` during this scan (from the index: by decoding
+        just their blocks); ``depmod_stage.depmod_input`` is the predicate a driver
+        edit wants. The copies are removed by ``close``.
         """
+        progress = progress or Progress()
         region = FileRegion(Path(path), offset, size, name)
-        scan = ImageScan(region, name, spool, spool_dir)
+        idx = index_cache.IndexCache.default() if cache else None
+        scan: ImageScan | None = None
         try:
-            scan.run(progress or Progress(), cancel)
+            if idx is not None:
+                found = index_codec.load(idx, region, name, cancel)
+                scan = found[0] if found is not None else None
+            if scan is None:
+                scan = ImageScan(region, name, spool, spool_dir)
+                scan.run(progress, cancel)
+                if idx is not None:
+                    index_codec.save(idx, scan, Path(path).name, cancel)
+                return cls(scan)
+            img = cls(scan)
+            if spool is not None:
+                img._spool(spool, spool_dir, progress, cancel)
+            return img
         except BaseException:
-            scan.close()
+            if scan is not None:
+                scan.close()
             region.close()
             raise
-        return cls(scan)
+
+    def _spool(self, pred: Callable[[str], bool], parent: Path | None, progress: Progress,
+               cancel: threading.Event | None) -> None:
+        """Spool with the index: decode only the blocks that hold the chosen files."""
+        want = [e for e in self._raw if ImageScan.spool_wanted(e, pred)]
+        where = self._scan.make_spool_dir(parent)
+        spans = [(e.data_offset, e.data_offset + e.stored_size) for e in want]
+        progress.step(f"{self.name}: copying {len(want)} files out", len(want))
+        files: dict[int, BinaryIO] = {}
+        try:
+            for i, data in self.iter_ranges(spans, cancel):
+                fp = files.get(i)
+                if fp is None:
+                    fp = files[i] = open_0644(where / str(want[i].index))
+                    progress.update(len(files))
+                fp.write(data)
+        finally:
+            for fp in files.values():
+                fp.close()
+        for i, e in enumerate(want):
+            if i in files:
+                self._scan.spooled[spans[i]] = where / str(e.index)
+        progress.finish_step()
 
     def close(self) -> None:
         self._scan.close()
@@ -125,8 +169,6 @@ class InstallImage:
     def spooled_copy(self, span: tuple[int, int]) -> Path | None:
         """The host copy of data range ``span`` made during the scan, if any."""
         return self._scan.spooled.get(span)
-
-    # -- listing ----------------------------------------------------------
 
     # -- listing ----------------------------------------------------------
 

@@ -5,17 +5,24 @@ the headers and records, for bzip2, where every compressed block starts and whic
 uncompressed bytes it holds, so that reading an entry later decodes just the blocks
 that cover it. Files chosen by a spool predicate are copied to the host while they
 stream past, so a later depmod run needs no second decode.
+
+Each bzip2 block's compressed bits are digested too (``block_digest``): with the
+index (``index_codec``) a later verify recognises blocks copied bit for bit into a
+new image (``known_blocks``) and needs not decode them. A scan whose ``known``
+oracle recognises a block feeds the scanner a skeleton of it (headers and symlink
+targets exact, file data zeros): such a scan is for checking structure only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from xcptui.engine.errors import InputError
 from xcptui.engine.events import Progress, check
@@ -33,14 +40,49 @@ from xcptui.engine.initrd.compression import (
 from xcptui.engine.initrd.entry import Entry, Segment
 
 
+class BlockOracle(Protocol):
+    """Recognises a bzip2 block whose bits equal an indexed one (see known_blocks)."""
+
+    def match(self, region: FileRegion, block: bzb.Block) -> tuple[bytes, bytes] | None:
+        """(skeleton of its uncompressed bytes, the block's own digest) or None."""
+
+
+def block_digest(buf: bytes, bit_off: int, nbits: int) -> bytes:
+    """sha256 of a block's bits as they lie in ``buf`` (bits outside masked to zero).
+
+    The digest depends on the block's bit alignment (``bit_off``): a block copied to
+    another alignment is compared after ``realigned`` (known_blocks)."""
+    b1 = (bit_off + nbits + 7) >> 3
+    raw = bytearray(buf[:b1])
+    raw[0] &= 0xFF >> bit_off
+    tail = (bit_off + nbits) & 7
+    if tail:
+        raw[-1] &= (0xFF << (8 - tail)) & 0xFF
+    h = hashlib.sha256(bytes([bit_off]))
+    h.update(raw)
+    return h.digest()
+
+
+def own_digest(region: FileRegion, block: bzb.Block) -> bytes:
+    bits = bzb.block_bits(region, block)
+    return block_digest(bits.buf, bits.bit_off, bits.nbits)
+
+
 class ImageScan:
     """Everything one pass over the image learns; the spool directory lives until ``close``."""
 
     def __init__(self, region: FileRegion, name: str,
                  spool: Callable[[str], bool] | None = None,
-                 spool_dir: Path | None = None) -> None:
+                 spool_dir: Path | None = None, known: BlockOracle | None = None,
+                 force_decode: frozenset[int] = frozenset()) -> None:
         self.region = region
         self.name = name
+        self.known = known
+        self.force_decode = force_decode  # block start bits the oracle must not answer
+        self.reused: list[tuple[int, int]] = []  # (uoff, ulen) of skeleton-fed blocks
+        self.decoded_blocks = 0
+        self.block_digests: dict[int, list[bytes]] = {}  # segment index -> digests
+        self.junk: list[int] = []  # uncompressed offsets of junk after a TRAILER!!!
         self.segment_info: list[Segment] = []
         self.problems: list[str] = []  # kernel-rule problems userspace tools would not see
         self.raw: list[Entry] = []
@@ -49,7 +91,7 @@ class ImageScan:
         self._spool_pred = spool
         self.spool_dir: Path | None = None
         if spool is not None:
-            self.spool_dir = Path(tempfile.mkdtemp(prefix="xcptui-spool-", dir=spool_dir))
+            self.make_spool_dir(spool_dir)
         self._spooling: list[tuple[int, int, BinaryIO, Path]] = []
         self.spooled: dict[tuple[int, int], Path] = {}  # data range -> host copy
 
@@ -61,6 +103,15 @@ class ImageScan:
             shutil.rmtree(self.spool_dir, ignore_errors=True)
             self.spool_dir = None
             self.spooled.clear()
+
+    def make_spool_dir(self, parent: Path | None) -> Path:
+        self.spool_dir = Path(tempfile.mkdtemp(prefix="xcptui-spool-", dir=parent))
+        return self.spool_dir
+
+    @staticmethod
+    def spool_wanted(e: Entry, pred: Callable[[str], bool]) -> bool:
+        return bool(e.type == "file" and e.stored_size and not e.unsafe and e.path
+                    and pred(e.path))
 
     def _spool_start(self, e: Entry) -> None:
         assert self.spool_dir is not None
@@ -173,11 +224,14 @@ class ImageScan:
         scan = bzb.StreamScan(self.region, seg.offset, self.name)
         seg.level = scan.level
         combined = 0
-        for block, data in bzb.decode_blocks(self.region, scan.blocks(), scan.level,
-                                             check=lambda: check(cancel), name=self.name):
+        digests = self.block_digests.setdefault(seg.index, [])
+        for block, data, digest, reused in self._bzip2_blocks(scan, cancel):
             block.uoff, block.ulen = scanner.pos, len(data)
+            if reused:
+                self.reused.append((block.uoff, block.ulen))
             seg.blocks.append(block)
             seg.block_starts.append(block.uoff)
+            digests.append(digest)
             combined = bzb.rotl_xor(combined, block.crc)
             scanner.feed(data)
             self._tap(data, block.uoff)
@@ -186,6 +240,34 @@ class ImageScan:
             raise InputError(f"{self.name}: bzip2 stream CRC mismatch in segment "
                              f"{seg.index + 1} (corrupt data)")
         seg.end = scan.end
+
+    def _bzip2_blocks(self, scan: bzb.StreamScan, cancel: threading.Event | None
+                      ) -> Iterator[tuple[bzb.Block, bytes, bytes, bool]]:
+        """(block, data, digest, reused): decoded, or a skeleton when the oracle knows the block.
+
+        Unknown blocks are decoded in runs of neighbours, so that a false magic match
+        is merged only with the candidate right after it."""
+        known = self.known
+        if known is None:
+            yield from self._decode(scan.blocks(), scan.level, cancel)
+            return
+        run: list[bzb.Block] = []
+        for b in scan.blocks():
+            m = None if b.start in self.force_decode else known.match(self.region, b)
+            if m is None:
+                run.append(b)
+                continue
+            yield from self._decode(iter(run), scan.level, cancel)
+            run = []
+            yield b, m[0], m[1], True
+        yield from self._decode(iter(run), scan.level, cancel)
+
+    def _decode(self, blocks: Iterator[bzb.Block], level: int, cancel: threading.Event | None
+                ) -> Iterator[tuple[bzb.Block, bytes, bytes, bool]]:
+        for block, data in bzb.decode_blocks(self.region, blocks, level,
+                                             check=lambda: check(cancel), name=self.name):
+            self.decoded_blocks += 1
+            yield block, data, own_digest(self.region, block), False
 
     def _scan_plain(self, seg: Segment, scanner: cpio.NewcScanner, progress: Progress,
                     cancel: threading.Event | None) -> None:
@@ -218,42 +300,56 @@ class ImageScan:
                 f"'{st.in_entry}'; the kernel rejects this (\"junk at the end of "
                 "compressed archive\")")
         if scanner.junk_at is not None:
+            self.junk.append(scanner.junk_at)
             self.problems.append(f"{self.name}: non-zero data after TRAILER!!! in segment "
                                  f"{seg.index + 1} (the kernel rejects it)")
             scanner.junk_at = None
 
     def _add_raw(self, raw: cpio.RawEntry) -> None:
-        h = raw.header
-        name = h.name.decode("utf-8", "surrogateescape")
-        is_trailer = name == cpio.TRAILER
-        rel = cpio.safe_relpath(name)
-        kind = cpio.entry_type(h.mode)
-        e = Entry(
-            path=rel if rel is not None else name, name=name, type=kind,
-            mode=h.mode & 0o7777, uid=h.uid, gid=h.gid, size=h.filesize,
-            stored_size=h.filesize, mtime=h.mtime, nlink=h.nlink, ino=h.ino,
-            dev=(h.devmajor, h.devminor), rdev=(h.rdevmajor, h.rdevminor),
-            link_target=(raw.link_target.decode("utf-8", "surrogateescape")
-                         if raw.link_target is not None else None),
-            segment=len(self.segment_info) - 1, offset=raw.offset,
-            data_offset=raw.data_offset, end=raw.end, unsafe=rel is None and not is_trailer,
-            index=len(self.raw), archive=raw.archive, is_trailer=is_trailer, magic=h.magic,
-        )
-        if (self._spool_pred is not None and kind == "file" and h.filesize and rel
-                and self._spool_pred(rel)):
+        e = entry_of(raw, len(self.segment_info) - 1, len(self.raw))
+        if self._spool_pred is not None and self.spool_wanted(e, self._spool_pred):
             self._spool_start(e)
-        if kind == "file" and h.nlink >= 2:
-            key = (raw.archive, h.devmajor, h.devminor, h.ino)
-            gid = self._group_keys.setdefault(key, len(self._group_keys))
-            e.group = gid
-            self.groups.setdefault(gid, []).append(e.index)
+        self._link_group(e)
+        h = raw.header
         if h.magic == cpio.MAGIC_CRC and not any("070702" in p for p in self.problems):
             self.problems.append(f"{self.name}: uses 070702 (crc) cpio headers, which "
                                  "kernels before 5.17 (XCP-ng's 4.19) reject")
-        if len(h.name) + 1 > 4096 and not is_trailer:
+        if len(h.name) + 1 > 4096 and not e.is_trailer:
             self.problems.append(f"{self.name}: entry name longer than PATH_MAX; the "
-                                 f"kernel skips it: {name[:60]}...")
+                                 f"kernel skips it: {e.name[:60]}...")
         self.raw.append(e)
+
+    def restore_raw(self, raw: cpio.RawEntry, segment: int) -> None:
+        """Add a header read back from the index (its problems were stored with it)."""
+        e = entry_of(raw, segment, len(self.raw))
+        self._link_group(e)
+        self.raw.append(e)
+
+    def _link_group(self, e: Entry) -> None:
+        if e.type == "file" and e.nlink >= 2:
+            key = (e.archive, e.dev[0], e.dev[1], e.ino)
+            gid = self._group_keys.setdefault(key, len(self._group_keys))
+            e.group = gid
+            self.groups.setdefault(gid, []).append(e.index)
+
+
+def entry_of(raw: cpio.RawEntry, segment: int, index: int) -> Entry:
+    """The Entry a scanned (or restored) header stands for."""
+    h = raw.header
+    name = h.name.decode("utf-8", "surrogateescape")
+    is_trailer = name == cpio.TRAILER
+    rel = cpio.safe_relpath(name)
+    return Entry(
+        path=rel if rel is not None else name, name=name, type=cpio.entry_type(h.mode),
+        mode=h.mode & 0o7777, uid=h.uid, gid=h.gid, size=h.filesize,
+        stored_size=h.filesize, mtime=h.mtime, nlink=h.nlink, ino=h.ino,
+        dev=(h.devmajor, h.devminor), rdev=(h.rdevmajor, h.rdevminor),
+        link_target=(raw.link_target.decode("utf-8", "surrogateescape")
+                     if raw.link_target is not None else None),
+        segment=segment, offset=raw.offset,
+        data_offset=raw.data_offset, end=raw.end, unsafe=rel is None and not is_trailer,
+        index=index, archive=raw.archive, is_trailer=is_trailer, magic=h.magic,
+    )
 
 
 def open_0644(path: Path) -> BinaryIO:
