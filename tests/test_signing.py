@@ -236,3 +236,39 @@ def test_signing_keys_colons_parser() -> None:
     ])
     recs = signing.signing_keys(colons)
     assert [r[4] for r in recs] == ["AAAA1111AAAA1111"]
+
+
+def test_exported_key_drops_ecc_subkeys(demo_iso: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An RSA signing key with a cv25519 encryption subkey (gpg's default layout): the key
+    file on an 8.x ISO holds only the RSA keys, as gnupg 2.0 / rpm 4.11 can read them."""
+    home = Path(tempfile.mkdtemp(prefix="xs", dir="/tmp"))
+    os.chmod(home, 0o700)
+    nopass = ("--pinentry-mode", "loopback", "--passphrase", "")
+    try:
+        _gpg(home, *nopass, "--quick-gen-key", "sub <sub@xcptui.invalid>", "rsa2048", "sign",
+             "never")
+        out = _gpg(home, "--with-colons", "--list-secret-keys").stdout
+        fpr = next(ln.split(":")[9] for ln in out.splitlines() if ln.startswith("fpr:"))
+        _gpg(home, *nopass, "--quick-add-key", fpr, "cv25519", "encr", "never")
+        monkeypatch.setenv("GNUPGHOME", str(home))
+        full = tmp_path / "full.asc"
+        signing.export_public_key(fpr, full)
+        assert 18 in signing.key_algos(full.read_bytes())  # our reader sees the ECDH subkey
+        with IsoSource.open(demo_iso) as iso:
+            st = signing.detect(iso)
+            ti = iso.read("/.treeinfo")
+        repomd = tmp_path / "repomd.xml"
+        repomd.write_bytes(b"<repomd/>\n")
+        p = signing.plan(st, mode="gpg", key=fpr, repomd=repomd, workdir=tmp_path / "w",
+                         treeinfo=ti)
+        pub = p.iso_changes["/RPM-GPG-KEY-xcpng"]
+        assert pub is not None
+        assert pub.read_bytes().startswith(b"-----BEGIN PGP PUBLIC KEY BLOCK-----")
+        packets = _gpg(home, "--list-packets", str(pub)).stdout
+        assert "algo 18" not in packets and ":public key packet:" in packets
+        assert signing.key_algos(pub.read_bytes()) == [1]
+        assert not any("still has" in w for w in p.warnings)
+    finally:
+        _kill_agent(home)
+        shutil.rmtree(home, ignore_errors=True)

@@ -221,8 +221,18 @@ def sign_detached(path: Path, key: str, out: Path) -> Path:
     return out
 
 
-def export_public_key(key: str, out: Path) -> Path:
-    p = _run_gpg(["--armor", "--export", "--", key], "export the public key")
+#: leave out non-RSA subkeys (gpg adds an ECDH encryption subkey by default): the 8.x
+#: installer's gnupg 2.0 and rpm 4.11 only need the signing key and cannot parse ECC
+RSA_ONLY_FILTER = "drop-subkey=key_algo > 3"
+
+
+def export_public_key(key: str, out: Path, *, rsa_only: bool = False) -> Path:
+    """``gpg --export --armor`` (ASCII-armored, as the installer reads the key file)."""
+    base = ["--armor", "--export"]
+    p = _run_gpg([*base, *(["--export-filter", RSA_ONLY_FILTER] if rsa_only else []),
+                  "--", key], "export the public key")
+    if rsa_only and p.returncode != 0:  # a gpg without key_algo in export filters
+        p = _run_gpg([*base, "--", key], "export the public key")
     if p.returncode != 0 or b"BEGIN PGP PUBLIC KEY BLOCK" not in p.stdout:
         raise XcptuiError(f"signing.key {key}: gpg could not export the public key: "
                           f"{_last_line(p.stderr)}")
@@ -245,6 +255,44 @@ def _dearmor(data: bytes, label: str) -> bytes:
         return base64.b64decode(b64, validate=True)
     except ValueError:
         raise InputError(f"{label}: bad base64 in the armored block") from None
+
+
+def _packets(raw: bytes, label: str) -> list[tuple[int, bytes]]:
+    """(tag, body) of each OpenPGP packet (RFC 4880 4.2; no partial lengths in keys)."""
+    out, pos = [], 0
+    while pos < len(raw):
+        b = raw[pos]
+        if not b & 0x80:
+            raise InputError(f"{label}: not an OpenPGP packet at byte {pos}")
+        if b & 0x40:
+            tag, l0 = b & 0x3F, raw[pos + 1] if pos + 1 < len(raw) else 0
+            if l0 < 192:
+                hdr, n = 2, l0
+            elif l0 < 224:
+                hdr, n = 3, ((l0 - 192) << 8) + raw[pos + 2] + 192
+            elif l0 == 255:
+                hdr, n = 6, int.from_bytes(raw[pos + 2:pos + 6], "big")
+            else:
+                raise InputError(f"{label}: partial-length packet")
+        else:
+            tag, lt = (b >> 2) & 0x0F, b & 3
+            size = {0: 1, 1: 2, 2: 4}.get(lt)
+            if size is None:
+                raise InputError(f"{label}: indeterminate-length packet")
+            hdr, n = 1 + size, int.from_bytes(raw[pos + 1:pos + 1 + size], "big")
+        out.append((tag, raw[pos + hdr:pos + hdr + n]))
+        pos += hdr + n
+    return out
+
+
+def key_algos(data: bytes, label: str = "key") -> list[int]:
+    """The public key algorithm of the primary key and each subkey in a key block."""
+    raw = _dearmor(data, label) if data.lstrip().startswith(b"-----") else data
+    algos = []
+    for tag, body in _packets(raw, label):
+        if tag in (6, 14) and len(body) > 7:  # public key, public subkey
+            algos.append(body[7] if body[0] in (2, 3) else body[5])
+    return algos
 
 
 def signature_digest_algo(data: bytes, label: str = "signature") -> int:
@@ -358,11 +406,18 @@ def plan(state: SigningState, *, mode: str | None, key: str | None, repomd: Path
         raise InputError("signing: the ISO has no .treeinfo, so the installer cannot be "
                          "told which key to use")
     keyfile = ti.keys[0] if ti.keys else DEFAULT_KEY_FILE
-    if _is_8x(state.product_version):
+    old_installer = _is_8x(state.product_version)
+    if old_installer:
         check_key_algo(key_label or key, key)  # before anything is signed
     workdir.mkdir(parents=True, exist_ok=True)
     asc = sign_detached(repomd, key, workdir / "repomd.xml.asc")
-    pub = export_public_key(key, workdir / os.path.basename(keyfile))
+    pub = export_public_key(key, workdir / os.path.basename(keyfile), rsa_only=old_installer)
+    left = sorted({KEY_ALGOS.get(a, str(a)) for a in key_algos(pub.read_bytes(), keyfile)
+                   if a not in RSA_ALGOS})
+    if old_installer and left:
+        out.warnings.append(f"/{keyfile}: the exported key still has {', '.join(left)} "
+                            "subkeys (this gpg cannot filter them out); the XCP-ng 8.x "
+                            "installer may fail to import it")
     out.iso_changes[REPOMD_ASC] = asc
     out.iso_changes["/" + keyfile] = pub
     new = ti.set_key(keyfile)
