@@ -103,6 +103,10 @@ def test_82_has_no_such_flag(iso_factory: Callable[..., Path], tmp_path: Path) -
     with IsoSource.open(iso_factory(version="8.2", volume_id="XCP-ng 8.2.1")) as src:
         assert boot_stage.gpgcheck_off_reason(src, r) is None
         assert boot_stage.plan_boot(src, r, None) == boot_stage.BootPart()
+        off = _recipe(tmp_path, 'mode = "gpg"\nkey = "K"\ninstaller_gpgcheck = "off"')
+        part = boot_stage.plan_boot(src, off, None)
+    assert part.new_text == {} and part.efiboot_grub is None
+    assert any("8.2 has no no-gpgcheck boot flag" in w for w in part.warnings)
 
 
 def test_answerfile_gets_the_attribute_instead(demo_iso: Path, tmp_path: Path) -> None:

@@ -156,15 +156,22 @@ def plan_answerfile(src: IsoSource, recipe: Recipe) -> AnswerfilePlan | None:
 
 
 def _gpg_params(src: IsoSource, recipe: Recipe, afp: AnswerfilePlan | None
-                ) -> tuple[list[str], list[str]]:
-    """(parameters to add to every installer entry, change lines) for installer_gpgcheck."""
+                ) -> tuple[list[str], list[str], list[str]]:
+    """(parameters for every installer entry, change lines, warnings): installer_gpgcheck."""
     why = gpgcheck_off_reason(src, recipe)
-    if why is None or afp is not None:  # with an answerfile the flag is refused: see above
-        return [], []
+    if why is None:
+        sig = recipe.signing
+        if sig is not None and sig.installer_gpgcheck == "off" and afp is None:
+            return [], [], ['[signing] installer_gpgcheck = "off": XCP-ng 8.2 has no '
+                            "no-gpgcheck boot flag (interactive installs from the ISO check "
+                            "no RPM signatures there); nothing added"]
+        return [], [], []
+    if afp is not None:  # with an answerfile the flag is refused: see plan_answerfile
+        return [], [], []
     if "no-gpgcheck" in recipe.boot.append or "no-gpgcheck" in recipe.boot.remove:
-        return [], []  # the recipe already says (remove: the user wants the check kept)
-    return ["no-gpgcheck"], [f"installer gpgcheck off: no-gpgcheck on every installer entry "
-                             f"({why})"]
+        return [], [], []  # the recipe already says (remove: the user wants the check kept)
+    return ["no-gpgcheck"], [f"installer gpgcheck off: no-gpgcheck on every installer "
+                             f"entry ({why})"], []
 
 
 def _marker(recipe: Recipe, cfgs: BootConfigs) -> tuple[str | None, list[str], list[str]]:
@@ -214,17 +221,17 @@ def _edit_each(cfgs: BootConfigs, recipe: Recipe, afp: AnswerfilePlan | None,
 def plan_boot(src: IsoSource, recipe: Recipe, afp: AnswerfilePlan | None) -> BootPart:
     """Edit the boot configs in step; return their new contents."""
     b = recipe.boot
-    gpg_append, gpg_changes = _gpg_params(src, recipe, afp)
+    gpg_append, gpg_changes, gpg_warnings = _gpg_params(src, recipe, afp)
     if not (b.append or b.remove or b.default is not None or b.timeout is not None
             or (afp is not None and not afp.empty) or gpg_append or b.unique_search):
-        return BootPart()
+        return BootPart(warnings=tuple(gpg_warnings))
     # before any per-entry work (which compares each new parameter with the line)
     size = len(" ".join(b.append))
     if size > bootcfg.DOM0_CMDLINE_MAX:
         raise InputError(f"{recipe.path or 'recipe'}: [boot] append adds {len(b.append)} "
                          f"parameters, {size} bytes: more than the {bootcfg.DOM0_CMDLINE_MAX} "
                          "bytes Xen passes to dom0")
-    warnings: list[str] = []
+    warnings: list[str] = list(gpg_warnings)
     new_text: dict[str, bytes] = {}
     efiboot_grub: bytes | None = None
     cfgs = load_configs(src)
