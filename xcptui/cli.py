@@ -387,6 +387,20 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0 if rep.identical else 1
 
 
+def cmd_driver_disk(args: argparse.Namespace) -> int:
+    from xcptui.engine.build import driverdisk
+    from xcptui.engine.errors import InputError
+
+    out = Path(args.output)
+    if out.is_dir():
+        raise InputError(f"{out}: is a directory; -o names the driver disk ISO to write")
+    for line in driverdisk.make_disk([Path(s) for s in args.sources], out, label=args.label,
+                                     version=args.version, description=args.description or "",
+                                     cancel=_cancel_on_sigint()):
+        print(line)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from xcptui.demoiso.builder import demo_iso_path, ensure_demo_iso
 
@@ -492,6 +506,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("b", metavar="B.iso")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_diff)
+
+    s = sub.add_parser("driver-disk", help="write an XCP-ng driver disk from .ko or .rpm files")
+    s.add_argument("sources", nargs="+", metavar="SRC.ko|SRC.rpm")
+    s.add_argument("-o", "--output", required=True, metavar="DISK.iso")
+    s.add_argument("--label", help="update.xml name-label (default: from the first source)")
+    s.add_argument("--version", help="driver disk version (default: 1.0)")
+    s.add_argument("--description")
+    s.set_defaults(func=cmd_driver_disk)
     return p
 
 
@@ -502,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     parser = build_parser()
     commands = {"tui", "demo", "serve", "inspect", "ls", "extract", "build", "check", "verify",
-                "diff"}
+                "diff", "driver-disk"}
     first = next((a for a in argv if not a.startswith("-")), None)
     if first is not None and first not in commands:
         argv.insert(argv.index(first), "tui")  # `xcptui PATH.iso` opens the wizard

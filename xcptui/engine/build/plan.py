@@ -106,7 +106,7 @@ def _touches_modules(edits: list[ii.Edit]) -> bool:
     """Edits that can change a kernel tree need depmod, which reads every module."""
     prefixes = tuple(f"{d}/" for d in MODULES_DIRS) + (DEPMOD_D,)
     for e in edits:
-        if isinstance(e, ii.AddDriver | ii.AddRpmPayload):
+        if isinstance(e, ii.AddDriver | ii.AddDriverSet | ii.AddRpmPayload):
             return True
         where = e.dest if isinstance(e, ii.AddFile) else e.path
         if str(where).lstrip("/").startswith(prefixes):
@@ -187,6 +187,7 @@ def host_sources(recipe: Recipe) -> list[Path]:
     inst = recipe.installer
     out += [f.source for f in inst.files if isinstance(f.source, Path)]
     out += [r.source for r in inst.rpms] + [d.source for d in inst.drivers]
+    out += [d.source for d in recipe.drivers.disk]
     out += [Path(p) for p in recipe.packages.add]
     af = recipe.answerfile
     if af is not None and af.source is not None:
@@ -228,7 +229,15 @@ def _compose(plan: BuildPlan, src: IsoSource, recipe: Recipe, workdir: Path,
         plan.changes += plan.answerfile.messages
         plan.warnings += plan.answerfile.warnings
 
-    edits = installimg_edits(recipe, plan.answerfile)
+    disk_edits: list[ii.Edit] = []
+    if recipe.drivers.disk:  # both halves: modules into install.img, RPMs into Packages/
+        from xcptui.engine.build import driverdisk
+
+        exp = driverdisk.expand(recipe, workdir, cancel)
+        recipe, disk_edits = exp.recipe, exp.edits
+        plan.changes += exp.changes
+        plan.warnings += exp.warnings
+    edits = installimg_edits(recipe, plan.answerfile) + disk_edits
     if edits:
         plan.image = plan_image(src, edits, workdir, progress, cancel)
         plan.changes += [f"install.img: {c}" for c in plan.image.plan.changes]

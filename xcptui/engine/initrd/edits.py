@@ -48,13 +48,28 @@ class AddDriver:
 
 
 @dataclass
+class AddDriverSet:
+    """The kernel modules of a driver package (a driver disk's RPM), each built for the
+    kernel its path names: ``modules`` is (kver, host .ko, path in the payload).
+
+    ``kernels`` ("main", "alt", "all" or unames) picks the trees; empty: every tree of
+    the image the package has modules for. A chosen tree without a module is an error.
+    """
+
+    label: str
+    modules: list[tuple[str, Path, str]]
+    kernels: tuple[str, ...] = ()
+    force: bool = False
+
+
+@dataclass
 class AddRpmPayload:
     """Copy an RPM's files into the image (no scriptlets, no rpmdb update)."""
 
     source: Path
 
 
-Edit = AddFile | RemovePath | AddDriver | AddRpmPayload
+Edit = AddFile | RemovePath | AddDriver | AddDriverSet | AddRpmPayload
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from xcptui.engine.initrd.depmod_stage import depmod_input
 from xcptui.engine.initrd.edits import (
     SMALL_FILE,
     AddDriver,
+    AddDriverSet,
     AddFile,
     AddRpmPayload,
     Edit,
@@ -30,7 +31,8 @@ from xcptui.engine.initrd.splice_write import WriteStats, write
 from xcptui.engine.initrd.units import ImagePlan
 
 __all__ = [
-    "SMALL_FILE", "AddDriver", "AddFile", "AddRpmPayload", "Edit", "Entry", "ExtractResult",
+    "SMALL_FILE", "AddDriver", "AddDriverSet", "AddFile", "AddRpmPayload", "Edit", "Entry",
+    "ExtractResult",
     "HostFile", "ImagePlan", "InstallImage", "KernelFormatReport", "RemovePath", "Segment",
     "WriteStats", "check_kernel_format", "depmod_input", "extract", "kernel_format_report",
     "plan", "write",

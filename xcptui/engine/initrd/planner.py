@@ -22,6 +22,7 @@ from xcptui.engine.initrd.depmod_stage import DepmodStage
 from xcptui.engine.initrd.driver_checks import DriverChecks
 from xcptui.engine.initrd.edits import (
     AddDriver,
+    AddDriverSet,
     AddFile,
     AddRpmPayload,
     RemovePath,
@@ -111,6 +112,26 @@ class Planner(VTree):
         for w in self.checks.missing_firmware(info, label):
             if w not in self.warnings:
                 self.warnings.append(w)
+
+    def add_driver_set(self, ed: AddDriverSet) -> None:
+        have = sorted({k for k, _, _ in ed.modules})
+        if ed.kernels:
+            chosen = [k for k, _ in self._pick_kernels(AddDriver(Path(ed.label),
+                                                                 kernels=ed.kernels),
+                                                       ed.label)]
+        else:
+            chosen = [k for k in self.kernel_dirs if k in have]
+            if not chosen:
+                raise InputError(f"{ed.label}: has kernel modules for {', '.join(have)}, "
+                                 f"none of which is a kernel of {self.img.name} "
+                                 f"({', '.join(self.kernel_dirs)})")
+        for kver in chosen:
+            mods = [(path, dest) for k, path, dest in ed.modules if k == kver]
+            if not mods:
+                raise InputError(f"{ed.label}: has no kernel module for kernel {kver} "
+                                 f"(only for {', '.join(have)})")
+            for path, dest in mods:
+                self.add_driver(AddDriver(path, kernel=kver, dest=dest, force=ed.force))
 
     def _put_driver(self, ed: AddDriver, src: Path, data: bytes, info: kmod.ModInfo,
                     kver: str, note: str) -> None:
@@ -279,7 +300,7 @@ def plan(img: InstallImage, edits: list[Any], *, progress: Progress | None = Non
     p = Planner(img, progress, cancel)
     handlers: dict[type, Callable[[Any], None]] = {
         AddFile: p.add_file, RemovePath: p.remove_path, AddDriver: p.add_driver,
-        AddRpmPayload: p.add_rpm,
+        AddRpmPayload: p.add_rpm, AddDriverSet: p.add_driver_set,
     }
     for ed in edits:
         check(cancel)

@@ -12,6 +12,8 @@ from xcptui.engine.recipe.model import (
     BootSection,
     DepsSection,
     Driver,
+    DriverDisk,
+    DriversSection,
     InstallerFile,
     InstallerRemove,
     InstallerRpm,
@@ -27,7 +29,8 @@ from xcptui.engine.recipe.toml_io import dumps, load, loads, save
 
 __all__ = [
     "AnswerfileScript", "AnswerfileSection", "BootSection", "DepsSection", "Driver",
-    "InstallerFile", "InstallerRemove", "InstallerRpm", "InstallerSection", "IsoFile",
+    "DriverDisk", "DriversSection", "InstallerFile", "InstallerRemove", "InstallerRpm",
+    "InstallerSection", "IsoFile",
     "IsoRemove", "IsoSection", "PackagesSection", "Recipe", "SigningSection",
     "dumps", "edits", "load", "loads", "save",
 ]

@@ -53,6 +53,21 @@ class Driver:
 
 
 @dataclass
+class DriverDisk:
+    """A driver disk (ISO) or driver RPM: its modules into install.img, its RPMs into
+    Packages/ and required from xcp-ng-deps."""
+
+    source: Path
+    kernels: list[str] = field(default_factory=list)  # empty: the trees it has modules for
+    force: bool = False  # a vermagic or symbol-CRC mismatch only warns
+
+
+@dataclass
+class DriversSection:
+    disk: list[DriverDisk] = field(default_factory=list)
+
+
+@dataclass
 class InstallerFile:
     source: Path
     dest: str
@@ -126,6 +141,7 @@ class Recipe:
     installer: InstallerSection = field(default_factory=InstallerSection)
     packages: PackagesSection = field(default_factory=PackagesSection)
     deps: DepsSection = field(default_factory=DepsSection)
+    drivers: DriversSection = field(default_factory=DriversSection)
     signing: SigningSection | None = None  # None: only touched when the repo changes
     answerfile: AnswerfileSection | None = None
     path: Path | None = None  # the file it was loaded from (for messages)
@@ -138,10 +154,10 @@ class Recipe:
         i = self.installer
         af = self.answerfile
         return bool(
-            i.drivers or i.files or i.remove or i.rpms
+            i.drivers or i.files or i.remove or i.rpms or self.drivers.disk
             or (af is not None and af.source is not None)
         )
 
     def touches_repo(self) -> bool:
         p, d = self.packages, self.deps
-        return bool(p.add or p.remove or d.require or d.drop)
+        return bool(p.add or p.remove or d.require or d.drop or self.drivers.disk)

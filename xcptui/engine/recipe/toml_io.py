@@ -14,6 +14,7 @@ from xcptui.engine.recipe.model import (
     AnswerfileScript,
     AnswerfileSection,
     Driver,
+    DriverDisk,
     InstallerFile,
     InstallerRemove,
     InstallerRpm,
@@ -141,10 +142,24 @@ def _kernels(ctx: _Ctx, k: str, t: dict[str, Any]) -> list[str]:
     return out
 
 
+def _drivers(ctx: _Ctx, r: Recipe, t: dict[str, Any]) -> None:
+    _check_keys(ctx, "drivers.", t, {"disk"})
+    for i, d in enumerate(_array_of_tables(ctx, "drivers.disk", t.get("disk", []))):
+        k = f"drivers.disk[{i}]."
+        _check_keys(ctx, k, d, {"source", "kernels", "force"})
+        if "source" not in d:
+            raise ctx.fail(k.rstrip("."), "needs a source (a driver disk ISO or an RPM)")
+        r.drivers.disk.append(DriverDisk(
+            _source(ctx, k + "source", d["source"]), kernels=_kernels(ctx, k, d),
+            force=_expect(ctx, k + "force", d.get("force", False), bool)))
+
+
 def _parse(ctx: _Ctx, doc: dict[str, Any]) -> Recipe:
     r = Recipe(path=ctx.path)
     _check_keys(ctx, "", doc, {"iso", "boot", "installer", "packages", "deps", "signing",
-                               "answerfile", "meta"})
+                               "answerfile", "meta", "drivers"})
+    if "drivers" in doc:
+        _drivers(ctx, r, _table(ctx, "drivers", doc["drivers"]))
 
     if "meta" in doc:
         _table(ctx, "meta", doc["meta"])  # free-form notes (source ISO, tool version)
@@ -397,6 +412,8 @@ def dumps(r: Recipe, base: Path | None = None, meta: dict[str, str] | None = Non
         _emit_table(lines, "[[installer.remove]]", rm, base)
     for p in r.installer.rpms:
         _emit_table(lines, "[[installer.rpms]]", p, base)
+    for disk in r.drivers.disk:
+        _emit_table(lines, "[[drivers.disk]]", disk, base)
     _emit_table(lines, "[packages]", r.packages, base)
     _emit_table(lines, "[deps]", r.deps, base)
     if r.signing is not None:

@@ -1,0 +1,132 @@
+"""Driver disks: written like XCP-ng's (checked with bsdtar + defusedxml, no createrepo_c
+or dnf), read back, and merged into an ISO by a recipe (install.img + Packages/)."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from defusedxml import ElementTree
+
+from tests.helpers import iso_member
+from tests.installimg_util import ALT_KVER, MAIN_KVER
+from xcptui.demoiso.kmods import KoSpec, build_ko
+from xcptui.engine.build.driverdisk import make_disk
+from xcptui.engine.build.runner import build
+from xcptui.engine.errors import InputError
+from xcptui.engine.recipe import loads
+from xcptui.engine.repo.driverdisk import read_disk
+
+NS = "{http://linux.duke.edu/metadata/repo}"
+
+
+def _ko(tmp: Path, kver: str = MAIN_KVER, abi: str | None = None, name: str = "igc") -> Path:
+    spec = KoSpec(name, "unused", "5.4.0-k", aliases=["pci:v00008086d000015F3sv*sd*bc*sc*i*"])
+    return build_ko(spec, kver, tmp / f"{kver}-{abi}" / f"{name}.ko", abi=abi)
+
+
+def _names(iso: Path) -> list[str]:
+    return subprocess.run(["bsdtar", "-tf", str(iso)], capture_output=True, check=True
+                          ).stdout.decode().split()
+
+
+def _member(iso: Path, name: str) -> bytes:
+    return subprocess.run(["bsdtar", "-xOf", str(iso), name], capture_output=True,
+                          check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def disk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("disk")
+    out = tmp / "igc-disk.iso"
+    make_disk([_ko(tmp)], out)
+    return out
+
+
+def test_disk_is_laid_out_like_xcpngs(disk: Path) -> None:
+    names = _names(disk)
+    assert "update.xml" in names and "repodata/repomd.xml" in names
+    rpm = next(n for n in names if n.startswith("Packages/") and n.endswith(".rpm"))
+    assert rpm == "Packages/igc-module-5.4.0_k-1.x86_64.rpm"
+    upd = ElementTree.fromstring(_member(disk, "update.xml"))
+    assert upd.tag == "update" and upd.get("name-label") == "igc-module"
+    assert re.fullmatch(r"[0-9a-f-]{36}", upd.get("uuid") or "")
+    repomd = ElementTree.fromstring(_member(disk, "repodata/repomd.xml"))
+    hrefs = {d.get("type"): d.find(f"{NS}location").get("href")  # type: ignore[union-attr]
+             for d in repomd.iter(f"{NS}data")}
+    assert {"primary", "filelists", "other", "group", "group_gz"} <= set(hrefs)
+    comps = ElementTree.fromstring(gzip.decompress(_member(disk, hrefs["group_gz"])))
+    groups = {g.findtext("id"): [p.text for p in g.iter("packagereq")]
+              for g in comps.iter("group")}
+    assert groups["drivers"] == ["igc-module"]
+    primary = ElementTree.fromstring(gzip.decompress(_member(disk, hrefs["primary"])))
+    locs = [e.get("href") for e in primary.iter("{http://linux.duke.edu/metadata/common}"
+                                                 "location")]
+    assert locs == [rpm]
+    files = _member(disk, rpm)
+    listing = subprocess.run(["rpm", "-qpl", "/dev/stdin"], input=files, capture_output=True,
+                             check=True).stdout.decode()
+    assert f"/lib/modules/{MAIN_KVER}/updates/igc.ko" in listing
+
+
+def test_read_disk_finds_the_drivers_group(disk: Path, tmp_path: Path) -> None:
+    got = read_disk(disk, tmp_path)
+    assert got.label == "igc-module" and [i.name for i in got.rpms] == ["igc-module"]
+    assert got.rpms[0].path is not None and got.rpms[0].path.is_file()
+    with pytest.raises(InputError, match="nonexistent.iso: no such file"):
+        read_disk(tmp_path / "nonexistent.iso", tmp_path)
+
+
+def test_not_a_driver_disk(demo_iso: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"not a driver disk \(no /update.xml"):
+        read_disk(demo_iso, tmp_path)
+
+
+def test_recipe_merges_a_disk_into_install_img_and_packages(demo_iso: Path, disk: Path,
+                                                            tmp_path: Path) -> None:
+    r = loads(f'[[drivers.disk]]\nsource = "{disk}"\n', tmp_path)
+    out = tmp_path / "out.iso"
+    res = build(demo_iso, r, out, verify=True)
+    text = "\n".join(res.changes)
+    assert f"-> kernel {MAIN_KVER}" in text and "Packages: add igc-module" in text
+    assert re.search(r"xcp-ng-deps: rebuilt as .*\+ igc-module", text), text
+    img = iso_member(out, "install.img")
+    dep = subprocess.run(["bsdtar", "-xOf", "-", f"usr/lib/modules/{MAIN_KVER}/modules.dep"],
+                         input=img, capture_output=True, check=True).stdout.decode()
+    assert "updates/igc.ko:" in dep
+    assert iso_member(out, "Packages/igc-module-5.4.0_k-1.x86_64.rpm")
+
+
+def test_disk_kernels_and_wrong_abi(demo_iso: Path, disk: Path, tmp_path: Path) -> None:
+    r = loads(f'[[drivers.disk]]\nsource = "{disk}"\nkernels = ["alt"]\n', tmp_path)
+    with pytest.raises(InputError, match=re.escape(f"has no kernel module for kernel "
+                                                   f"{ALT_KVER} (only for {MAIN_KVER})")):
+        build(demo_iso, r, tmp_path / "o.iso", verify=False)
+    bad = tmp_path / "bad.iso"
+    make_disk([_ko(tmp_path, abi=ALT_KVER)], bad, label="igc-bad")
+    r = loads(f'[[drivers.disk]]\nsource = "{bad}"\n', tmp_path)
+    with pytest.raises(InputError, match="disagrees about version of symbol module_layout"):
+        build(demo_iso, r, tmp_path / "o.iso", verify=False)
+    assert not (tmp_path / "o.iso").exists()
+
+
+def test_cli_driver_disk_from_ko_and_rpm(disk: Path, tmp_path: Path) -> None:
+    subprocess.run(["bsdtar", "-xf", str(disk), "-C", str(tmp_path), "Packages"], check=True)
+    rpm = next((tmp_path / "Packages").glob("*.rpm"))
+    alt = _ko(tmp_path, ALT_KVER, name="igb")
+    out = tmp_path / "both.iso"
+    p = subprocess.run([sys.executable, "-m", "xcptui", "driver-disk", str(alt), str(rpm),
+                        "-o", str(out), "--label", "intel-both"], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+    got = read_disk(out, tmp_path)
+    assert got.label == "intel-both"
+    assert sorted(i.name for i in got.rpms) == ["igc-module", "intel-both"]
+    p = subprocess.run([sys.executable, "-m", "xcptui", "driver-disk", str(tmp_path / "n.txt"),
+                        "-o", str(tmp_path / "n.iso")], capture_output=True, text=True)
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "n.iso").exists()
