@@ -58,13 +58,14 @@ class OutputSlot:
         return self._name("work")
 
     def open(self) -> OutputSlot:
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
+        # registered first, so a signal landing anywhere below still finds and removes it
         with _live_lock:
             _live.add(self)
         try:
+            self._lock_fd = os.open(self.lock_path,
+                                    os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            os.write(self._lock_fd, f"{os.getpid()}\n".encode())
             self.work.mkdir(mode=0o700)
         except BaseException:
             self.close()
@@ -88,8 +89,8 @@ class OutputSlot:
         self.part.unlink(missing_ok=True)
         shutil.rmtree(self.work, ignore_errors=True)
         fd, self._lock_fd = self._lock_fd, None
+        self.lock_path.unlink(missing_ok=True)  # ours (pid + token); before unlocking
         if fd is not None:
-            self.lock_path.unlink(missing_ok=True)  # unlink before unlocking: no reuse race
             os.close(fd)
         with _idle:
             _live.discard(self)
