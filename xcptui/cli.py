@@ -16,8 +16,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from xcptui import __version__
-from xcptui.engine import Cancelled, Interrupted, VerifyFailed, XcptuiError
-from xcptui.engine.events import Progress, ProgressEvent
+from xcptui.engine import (
+    Cancelled,
+    Interrupted,
+    Progress,
+    ProgressEvent,
+    VerifyFailed,
+    XcptuiError,
+)
 from xcptui.engine.layout import PACKAGES
 from xcptui.engine.text import printable
 
@@ -109,7 +115,7 @@ def _cancel_on_sigint() -> threading.Event:
 
 
 def _open_iso(path: str) -> Any:
-    from xcptui.engine.iso.read import IsoSource
+    from xcptui.engine import IsoSource
 
     return IsoSource.open(Path(path))
 
@@ -119,16 +125,16 @@ def _open_iso(path: str) -> Any:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from xcptui.engine.build import facts
+    from xcptui.engine import gather_facts
 
     with _open_iso(args.iso) as src:
-        f = facts.gather(src, deep=not args.quick)
+        f = gather_facts(src, deep=not args.quick)
         if args.json:
             data = f.to_dict()
             if src.exists(PACKAGES) and not args.quick:
-                from xcptui.engine.repo import packages
+                from xcptui.engine import list_packages
 
-                data["packages"] = [p.to_dict() for p in packages.list_packages(src)]
+                data["packages"] = [p.to_dict() for p in list_packages(src)]
             json.dump(data, sys.stdout, indent=2, default=str)
             sys.stdout.write("\n")
             return 0
@@ -219,9 +225,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if inner is not None:
             return _ls_image(src, outer, inner, args)
         if outer.rstrip("/") == PACKAGES and src.exists(PACKAGES):
-            from xcptui.engine.repo import packages
+            from xcptui.engine import list_packages
 
-            pk = packages.list_packages(src)
+            pk = list_packages(src)
             if args.json:
                 json.dump([p.to_dict() for p in pk], sys.stdout, indent=2, default=str)
                 sys.stdout.write("\n")
@@ -242,10 +248,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def _ls_image(src: Any, outer: str, inner: str, args: argparse.Namespace) -> int:
-    from xcptui.engine.initrd import image as installimg
+    from xcptui.engine import InstallImage
 
     off, size = src.extent(outer)
-    img = installimg.InstallImage.open(src.path, off, size, name=outer.lstrip("/"))
+    img = InstallImage.open(src.path, off, size, name=outer.lstrip("/"))
     ents = img.listdir(inner)
     if args.json:
         json.dump([e.to_dict() for e in ents], sys.stdout, indent=2)
@@ -270,11 +276,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
     dest = Path(args.dest)
     with _open_iso(args.iso) as src:
         if inner is not None:
-            from xcptui.engine.initrd import installimg
+            from xcptui.engine import InstallImage, extract_image
 
             off, size = src.extent(outer)
-            img = installimg.InstallImage.open(src.path, off, size, name=outer.lstrip("/"))
-            written = installimg.extract(img, inner, dest)
+            img = InstallImage.open(src.path, off, size, name=outer.lstrip("/"))
+            written = extract_image(img, inner, dest)
             skipped = getattr(written, "skipped", [])
             print(f"extracted {len(written)} entries to {dest}")
             for s in skipped:
@@ -287,18 +293,18 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from xcptui.engine import build_iso, default_output
     from xcptui.engine import recipe as recipe_mod
-    from xcptui.engine.build import runner as build_mod
 
     source = Path(args.source)
     recipe = recipe_mod.load(Path(args.recipe)) if args.recipe else recipe_mod.Recipe()
     if args.force:
         recipe.packages.force = True
-    output = Path(args.output) if args.output else build_mod.default_output(source)
+    output = Path(args.output) if args.output else default_output(source)
     cancel = _cancel_on_sigint()
     progress = Progress(StderrProgress(quiet=args.quiet))
     try:
-        res = build_mod.build(source, recipe, output, progress, cancel,
+        res = build_iso(source, recipe, output, progress, cancel,
                               verify=not args.no_verify)
     except VerifyFailed as e:
         if e.report is not None:
@@ -322,12 +328,12 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from xcptui.engine import check_packages
     from xcptui.engine import recipe as recipe_mod
-    from xcptui.engine.repo import packages
 
     recipe = recipe_mod.load(Path(args.recipe)) if args.recipe else None
     with _open_iso(args.iso) as src:
-        rep = packages.check(src, recipe, Progress(), None)
+        rep = check_packages(src, recipe, Progress(), None)
         if args.json:
             json.dump(rep.to_json(), sys.stdout, indent=2)
             sys.stdout.write("\n")
@@ -338,17 +344,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from xcptui.engine.verify import checks as verify
+    from xcptui.engine import verify_iso
 
     progress = Progress(StderrProgress(quiet=args.json or not sys.stderr.isatty()))
     cancel = _cancel_on_sigint()
-    rep = verify.verify(Path(args.iso), progress=progress, cancel=cancel)
+    rep = verify_iso(Path(args.iso), progress=progress, cancel=cancel, full=args.full)
     ok = rep.ok
     boot_rep = None
     if args.boot:
-        from xcptui.engine.verify import qemuboot
+        from xcptui.engine import smoke_boot
 
-        boot_rep = qemuboot.smoke_boot(Path(args.iso), marker=args.marker,
+        boot_rep = smoke_boot(Path(args.iso), marker=args.marker,
                                        timeout=args.timeout, progress=progress, cancel=cancel)
         ok = ok and boot_rep.ok
     if args.json:
@@ -388,13 +394,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_driver_disk(args: argparse.Namespace) -> int:
-    from xcptui.engine.build import driverdisk
-    from xcptui.engine.errors import InputError
+    from xcptui.engine import InputError, make_driver_disk
 
     out = Path(args.output)
     if out.is_dir():
         raise InputError(f"{out}: is a directory; -o names the driver disk ISO to write")
-    for line in driverdisk.make_disk([Path(s) for s in args.sources], out, label=args.label,
+    for line in make_driver_disk([Path(s) for s in args.sources], out, label=args.label,
                                      version=args.version, description=args.description or "",
                                      cancel=_cancel_on_sigint()):
         print(line)
@@ -499,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also smoke-boot it in QEMU: BIOS and UEFI, CD and USB")
     s.add_argument("--marker", help="serial-console text that proves the boot got far enough")
     s.add_argument("--timeout", type=int, default=120, help="seconds per boot mode")
+    s.add_argument("--full", action="store_true",
+                   help="decode install.img completely with an independent decoder "
+                        "(default: incremental, from the index of an earlier decode)")
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("diff", help="what differs between two ISOs (exit 0 same, 1 differ)")

@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 from textual_serve.server import Server
 
-from xcptui.engine.errors import InputError
+from xcptui.engine import InputError
 
 SHUTDOWN_TIMEOUT = 5.0  # seconds the sessions get to quit before their handlers are cancelled
 _HOST_HEADER = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?\Z")
