@@ -18,7 +18,7 @@ from xcptui.engine import limits
 from xcptui.engine.errors import InputError
 from xcptui.engine.initrd import bzip2blocks as bzb
 from xcptui.engine.initrd import cpio
-from xcptui.engine.initrd.compression import FileRegion, SeqDecoder
+from xcptui.engine.initrd.compression import FileRegion, MemorySource, SeqDecoder, zstd_frame_end
 
 MiB = 1 << 20
 ZEROS = bytes(MiB)
@@ -147,3 +147,26 @@ def test_one_gib_bomb_in_install_img_bounded_memory(codec: str, tmp_path: Path) 
     print(f"{codec} 1 GiB bomb ({bomb.stat().st_size} bytes): {got}")
     assert "a compression bomb?" in got["err"] and got["err"].startswith("install.img: ")
     assert got["rss_kb"] < 300 * 1024
+
+
+def test_segment_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "MAX_SEGMENTS", 2)
+    member = gzip.compress(b"x")
+    src = MemorySource(member * 3)
+    for i in range(2):
+        assert b"".join(SeqDecoder("gzip", src, i * len(member)).chunks()) == b"x"
+    with pytest.raises(InputError, match="more than 2 compressed segments"):
+        SeqDecoder("gzip", src, 2 * len(member))
+
+
+def test_block_caps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "MAX_BZIP2_BLOCKS", 1)
+    region = FileRegion(zeros_bomb("bzip2", 90, tmp_path / "b.img"))
+    with pytest.raises(InputError, match="has more than 1 blocks"):
+        list(bzb.StreamScan(region, 0).blocks())
+    region.close()
+    monkeypatch.setattr(limits, "MAX_ZSTD_BLOCKS", 1)
+    comp = subprocess.run(["zstd", "-q", "-c", "-1"], input=os.urandom(MiB),
+                          capture_output=True, check=True).stdout
+    with pytest.raises(InputError, match="has more than 1 blocks"):
+        zstd_frame_end(MemorySource(comp), 0, "install.img")

@@ -31,6 +31,14 @@ RATIO_GRACE = 64 * MiB
 MAX_RPM_PAYLOAD = 2 * GiB
 # install.img has ~12 k entries; each costs a few hundred bytes of bookkeeping.
 MAX_CPIO_ENTRIES = 500_000
+# install.img is one compressed segment (two or three with early microcode or overlays);
+# thousands of tiny segments would each cost a full read chunk.
+MAX_SEGMENTS = 1000
+# A bzip2 block holds at least 100 kB at level 1, so 16 GiB is ~170 k blocks; tiny
+# hostile blocks would each cost bookkeeping.
+MAX_BZIP2_BLOCKS = 200_000
+# A zstd block decodes to at most 128 KiB: 16 GiB is 131 k blocks, allow slack.
+MAX_ZSTD_BLOCKS = 1 << 19
 
 # IsoSource.read holds a file in memory: config files, repodata, efiboot.img (~3 MB).
 MAX_ISO_READ = 256 * MiB
@@ -51,6 +59,7 @@ class DecodeBudget:
         self.limit = MAX_DECODED if limit is None else limit
         self._out: dict[object, int] = {}
         self._in: dict[object, int] = {}
+        self._segments: set[int] = set()
         self.total_out = 0
         self.total_in = 0
 
@@ -64,6 +73,13 @@ class DecodeBudget:
             self._in[key] = consumed
             self.total_in += consumed - old_in
         self.check()
+
+    def segment(self, start: int) -> None:
+        """Count a compressed segment starting at ``start`` (each start once)."""
+        self._segments.add(start)
+        if len(self._segments) > MAX_SEGMENTS:
+            raise InputError(f"{self.name}: more than {MAX_SEGMENTS} compressed segments "
+                             "(a bomb?)")
 
     def check(self) -> None:
         if self.total_out > self.limit:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from xcptui.engine import limits
 from xcptui.engine.errors import InputError
 from xcptui.engine.initrd.compression import Source, budget_of, human
 from xcptui.engine.limits import DecodeBudget
@@ -233,6 +234,7 @@ class StreamScan:
         self.level = head[3] - 0x30
         self.end = start
         self.crc = 0
+        budget_of(src, name).segment(start)
 
     def blocks(self) -> Iterator[Block]:
         first = (self.start + 4) * 8
@@ -245,9 +247,14 @@ class StreamScan:
                 f"{self.name}: corrupt bzip2 data at offset {self.start + 4} "
                 "(no block header after BZh)")
         cur = first
+        count = 0
         for cand in find_markers(self.src, self.start + 5, self.src.size, BLOCK_MAGIC):
             if cand <= cur:
                 continue
+            count += 1
+            if count > limits.MAX_BZIP2_BLOCKS:
+                raise InputError(f"{self.name}: bzip2 stream at offset {self.start} has more "
+                                 f"than {limits.MAX_BZIP2_BLOCKS} blocks (a bomb?)")
             if cand & 7 == 0 and is_stream_header(self.src.pread(4, (cand >> 3) - 4)):
                 eos = self._find_eos(cur, (cand >> 3) - 4)
                 if eos is not None:  # the next stream starts here: ours ended before

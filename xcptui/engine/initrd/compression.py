@@ -32,6 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Generic, Protocol, TypeVar
 
+from xcptui.engine import limits
 from xcptui.engine.errors import InputError
 from xcptui.engine.layout import Codec
 from xcptui.engine.limits import DecodeBudget
@@ -197,7 +198,7 @@ def zstd_frame_end(src: Source, start: int, name: str) -> int:
     fcs_flag, single, has_sum, did_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 2) & 1, fhd & 3
     pos = start + 5 + (0 if single else 1) + (0, 1, 2, 4)[did_flag]
     pos += (1 if single else 0, 2, 4, 8)[fcs_flag]
-    while True:
+    for _ in range(limits.MAX_ZSTD_BLOCKS):
         bh = src.pread(3, pos)
         if len(bh) < 3:
             raise InputError(f"{name}: zstd data truncated after {human(pos - start)}")
@@ -208,6 +209,9 @@ def zstd_frame_end(src: Source, start: int, name: str) -> int:
         pos += 3 + (1 if btype == 1 else bsize)
         if last:
             break
+    else:
+        raise InputError(f"{name}: zstd frame at offset {start} has more than "
+                         f"{limits.MAX_ZSTD_BLOCKS} blocks (a bomb?)")
     pos += 4 if has_sum else 0
     if pos > src.size:
         raise InputError(f"{name}: zstd data truncated after {human(src.size - start)}")
@@ -230,6 +234,7 @@ class SeqDecoder:
         self.codec, self.src, self.start, self.name = codec, src, start, name
         self.end = start
         self.budget = budget if budget is not None else budget_of(src, name)
+        self.budget.segment(start)
 
     def chunks(self) -> Iterator[bytes]:
         if self.codec == "zstd":
