@@ -14,9 +14,11 @@ _CACHE: dict[str, Path] = {}
 
 
 @pytest.fixture(autouse=True)
-def _own_index_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test gets an empty install.img index cache (never the user's)."""
-    monkeypatch.setenv("XCPTUI_INDEX_DIR", str(tmp_path / "xcptui-index"))
+def _own_index_cache(tmp_path_factory: pytest.TempPathFactory,
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets an empty install.img index cache (never the user's), outside
+    its tmp_path (tests list that)."""
+    monkeypatch.setenv("XCPTUI_INDEX_DIR", str(tmp_path_factory.mktemp("index") / "idx"))
 
 
 @pytest.fixture(scope="session")

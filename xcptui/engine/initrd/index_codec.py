@@ -77,17 +77,21 @@ def _str(v: Any) -> str:
     return v
 
 
-def restore(body: dict[str, Any], region: FileRegion, name: str) -> ImageScan:
-    """The ImageScan ``body`` describes; IndexCorrupt when anything is off."""
+def restore(body: dict[str, Any], region: FileRegion, name: str,
+            size: int | None = None) -> ImageScan:
+    """The ImageScan ``body`` describes; IndexCorrupt when anything is off.
+
+    ``size``: of the image the body was made from, when ``region`` is another one
+    (known_blocks reads only the headers of such a scan, never its data)."""
     try:
-        return _restore(body, region, name)
+        return _restore(body, region, name, region.size if size is None else size)
     except IndexCorrupt:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise IndexCorrupt(f"{type(e).__name__}: {e}") from None
 
 
-def _restore(body: dict[str, Any], region: FileRegion, name: str) -> ImageScan:
+def _restore(body: dict[str, Any], region: FileRegion, name: str, size: int) -> ImageScan:
     scan = ImageScan(region, name)
     problems = [_str(p) for p in body["problems"]]
     prefixed = body["prefixed"]
@@ -101,7 +105,7 @@ def _restore(body: dict[str, Any], region: FileRegion, name: str) -> ImageScan:
         raise IndexCorrupt("no segments")
     uend = 0
     for i, d in enumerate(segs):
-        seg, digests = _restore_segment(i, d, region.size)
+        seg, digests = _restore_segment(i, d, size)
         if seg.uoffset < uend:
             raise IndexCorrupt("segments overlap")
         uend = seg.uend
@@ -156,15 +160,15 @@ def _restore_entries(scan: ImageScan, body: dict[str, Any], nseg: int, uend: int
         off, doff, end, seg = p["offset"][i], p["data_offset"][i], p["end"][i], p["segment"][i]
         if not last <= off < doff <= end <= uend or seg >= nseg:
             raise IndexCorrupt("bad entry position")
-        if doff + f["size"][i] > end:
-            raise IndexCorrupt("entry data past its end")
+        name = _str(names[i]).encode("utf-8", "surrogateescape")
+        if doff + f["size"][i] > end or off + cpio.HEADER_LEN + len(name) + 1 > doff:
+            raise IndexCorrupt("entry does not fit its place")
         last = end
         target = links.get(str(i))
         h = cpio.Header(f["ino"][i], f["mode"][i], f["uid"][i], f["gid"][i], f["nlink"][i],
                         f["mtime"][i], f["size"][i], f["devmaj"][i], f["devmin"][i],
                         f["rdevmaj"][i], f["rdevmin"][i],
-                        _str(names[i]).encode("utf-8", "surrogateescape"),
-                        magic=cpio.MAGIC_CRC if i in crc_magic else cpio.MAGIC_NEWC)
+                        name, magic=cpio.MAGIC_CRC if i in crc_magic else cpio.MAGIC_NEWC)
         link = _str(target).encode("utf-8", "surrogateescape") if target is not None else None
         scan.restore_raw(cpio.RawEntry(h, off, doff, end, p["archive"][i], link), seg)
 

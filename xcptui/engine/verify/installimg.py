@@ -1,5 +1,14 @@
 """install.img: it decodes to the end, each segment ends on a cpio entry boundary, and
-the files a non-root repack loses (mode-000 shadow files, device nodes) are there."""
+the files a non-root repack loses (mode-000 shadow files, device nodes) are there.
+
+By default the check is incremental but sound (it reads the ISO, never a build plan):
+an install.img byte-identical (sha256) to one in the index (``index_cache``) gets
+that image's verdict; a spliced one has only the bzip2 blocks decoded that are not
+bit for bit (sha256) blocks of an indexed image (``known_blocks``); anything else is
+decoded in full by xcptui's scanner, which writes the index for next time. A failing
+incremental verdict is confirmed by a full decode. ``verify --full`` decodes
+everything with an independent decoder (lbzip2 when it is one stream) as before.
+"""
 
 from __future__ import annotations
 
@@ -139,18 +148,85 @@ class _RawView:
 
 
 def _scan_image(ctx: Ctx, off: int, size: int) -> _ImageScan:
-    fast = _scan_with_lbzip2(ctx.src.path, off, size, ctx.cancel)
+    full = ctx.full
+    if not full:
+        quick = _indexed_scan(ctx, off, size)
+        if quick is not None:
+            return quick
+    fast = _scan_with_lbzip2(ctx.src.path, off, size, ctx.cancel) if full else None
     if fast is not None:
         return fast
     from xcptui.engine.initrd import image as installimg
 
     img = installimg.InstallImage.open(ctx.src.path, off, size, name="install.img",
-                                       progress=ctx.progress, cancel=ctx.cancel)
+                                       progress=ctx.progress, cancel=ctx.cancel,
+                                       cache=not full)
     with img:
         # The scan applies the kernel's initramfs rules (init/initramfs.c) as it decodes:
         # img.problems is what check_kernel_format would report, without a second decode.
         return _ImageScan(img.compression, img.segments, img.entries(), list(img.problems),
-                          "xcptui")
+                          "xcptui, full decode")
+
+
+def _indexed_scan(ctx: Ctx, off: int, size: int) -> _ImageScan | None:
+    """The verdict from the index: identical image, or spliced with known blocks."""
+    from xcptui.engine.initrd import image as installimg
+    from xcptui.engine.initrd import index_cache, index_codec
+    from xcptui.engine.initrd.compression import FileRegion
+
+    cache = index_cache.IndexCache.default()
+    if cache is None:
+        return None
+    region = FileRegion(ctx.src.path, off, size, "install.img")
+    try:
+        sha = index_cache.extent_sha256(region, ctx.cancel)
+        found = index_codec.load(cache, region, "install.img", ctx.cancel, sha256=sha)
+        if found is not None:
+            scan, summary = found
+            how = (f"identical to the install.img of {summary.get('origin', '?')} decoded "
+                   f"earlier (sha256 {sha[:16]})")
+        else:
+            inc = _spliced(cache, region, ctx)
+            if inc is None:
+                return None
+            scan = inc.scan
+            index_codec.save(cache, scan, ctx.src.path.name, ctx.cancel, sha256=sha)
+            how = (f"spliced: {inc.decoded} of {inc.blocks} blocks decoded, {inc.reused} "
+                   "reused blocks match the source's blocks bit for bit (sha256) and CRCs")
+        img = installimg.InstallImage(scan)
+        return _ImageScan(img.compression, img.segments, img.entries(), list(img.problems),
+                          how)
+    except XcptuiError:
+        return None  # the full decode gives the precise verdict
+    finally:
+        region.close()
+
+
+def _spliced(cache: Any, region: Any, ctx: Ctx) -> Any:
+    from xcptui.engine.initrd import bzip2blocks, known_blocks
+
+    crcs: set[int] = set()
+    pos = 0
+    while pos < region.size:  # the block CRCs of each bzip2 stream, without decoding
+        head = region.pread(4, pos)
+        if not bzip2blocks.is_stream_header(head):
+            break
+        scan = bzip2blocks.StreamScan(region, pos, "install.img")
+        for b in scan.blocks():
+            check_cancel(ctx.cancel)
+            crcs.add(b.crc)
+        pos = scan.end
+        rest = region.pread(1 << 16, pos)
+        pos += len(rest) - len(rest.lstrip(b"\0"))
+    if not crcs:
+        return None
+    known = known_blocks.KnownBlocks.from_cache(cache, crcs, region)
+    if not known.sources:
+        return None
+    inc = known_blocks.scan_or_none(region, "install.img", known, ctx.progress, ctx.cancel)
+    if inc is None or inc.scan.problems:
+        return None  # a failing verdict is confirmed by a full decode
+    return inc
 
 
 @check("install-img", "install.img", cheap=False)
@@ -178,11 +254,15 @@ def check_install_img(ctx: Ctx) -> Outcome:
     segs, comp = scan.segments, scan.compression
     shown = ", ".join(mode000[:4]) + (", ..." if len(mode000) > 4 else "")
     dshown = ", ".join(devices[:3]) + (", ..." if len(devices) > 3 else "")
-    return passed(f"{comp} (decoded by {scan.decoder}), {segs} segment"
+    return passed(f"{comp} ({_how(scan.decoder)}), {segs} segment"
                   f"{'s' if segs != 1 else ''} each ending on an entry "
                   f"boundary, {len(entries)} entries; {len(mode000)} mode-000 files ({shown}); "
                   f"{len(devices)} device nodes ({dshown})",
                   [f"mode 000: {p}" for p in mode000] + [f"device: {p}" for p in devices])
+
+
+def _how(decoder: str) -> str:
+    return f"decoded by {decoder}" if decoder in ("lbzip2", "xcptui, full decode") else decoder
 
 
 def _entry_path(e: Any) -> str:
