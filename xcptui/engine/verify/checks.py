@@ -56,8 +56,11 @@ def _run_one(spec: CheckSpec, ctx: Ctx) -> Check:
 
 def verify(iso_path: Path | str, progress: Progress | None = None,
            cancel: threading.Event | None = None,
-           only: Collection[str] | None = None) -> Report:
+           only: Collection[str] | None = None, full: bool = False) -> Report:
     """Run every check (or the ones whose ids are in ``only``) on ``iso_path``.
+
+    ``full`` decodes install.img completely with an independent decoder instead of
+    using the index (identical or spliced images are otherwise checked incrementally).
 
     InputError only when it is not an ISO at all, or ``only`` names an unknown check.
     """
@@ -76,6 +79,7 @@ def verify(iso_path: Path | str, progress: Progress | None = None,
         work = Path(tempfile.mkdtemp(prefix="xcptui-verify-"))
         try:
             ctx = Ctx(src, work, progress, cancel)
+            ctx.full = full
             for spec in chosen:
                 check(cancel)
                 progress.step(f"verify: {spec.title}")

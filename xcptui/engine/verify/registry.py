@@ -38,6 +38,7 @@ class Ctx:
         self.efiboot_files: list[str] | None = None
         self.efiboot_error: str | None = None
         self.repo: Any = None  # repository.RepoState, filled on first use
+        self.full = False  # verify --full: decode everything, trust no index
 
     def host_copy(self, iso_path: str) -> Path:
         """Copy an ISO file to the scratch dir (for tools that need a host path)."""
