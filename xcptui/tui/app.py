@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -143,8 +144,9 @@ class XcptuiApp(App[int]):
         msg = " ".join(str(error).split()) or type(error).__name__
         log = statedir.log_file()
         try:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("a", encoding="utf-8") as fh:
+            statedir.private_dir(log.parent)
+            fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
                 fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {what}\n")
                 fh.write("".join(traceback.format_exception(error)))
         except OSError:
