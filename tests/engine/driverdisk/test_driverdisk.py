@@ -130,3 +130,15 @@ def test_cli_driver_disk_from_ko_and_rpm(disk: Path, tmp_path: Path) -> None:
                         "-o", str(tmp_path / "n.iso")], capture_output=True, text=True)
     assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "n.iso").exists()
+
+
+def test_check_with_a_disk_sees_its_packages(demo_iso: Path, disk: Path,
+                                             tmp_path: Path) -> None:
+    from xcptui.engine.iso.read import IsoSource
+    from xcptui.engine.repo import packages
+
+    r = loads(f'[[drivers.disk]]\nsource = "{disk}"\n', tmp_path)
+    with IsoSource.open(demo_iso) as src:
+        rep = packages.check(src, r)
+    assert rep.ok and any(n.startswith("igc-module-5.4.0_k-1") for n in rep.install), rep.lines()
+    assert r.drivers.disk  # the user's recipe is not changed

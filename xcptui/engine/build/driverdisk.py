@@ -13,7 +13,6 @@ The expansion happens on a copy of the recipe; the user's recipe is never change
 
 from __future__ import annotations
 
-import copy
 import posixpath
 import re
 import tempfile
@@ -44,29 +43,19 @@ class DiskExpansion:
 def expand(recipe: Recipe, workdir: Path, cancel: threading.Event | None = None
            ) -> DiskExpansion:
     """Read every ``[[drivers.disk]]`` and turn it into install.img edits and repo edits."""
-    out = DiskExpansion(copy.deepcopy(recipe))
-    if not recipe.drivers.disk:
-        return out
-    work = Path(tempfile.mkdtemp(prefix="drivers-", dir=workdir))
-    required = {r.split()[0] for r in out.recipe.deps.require}
-    added = {p.resolve() for p in out.recipe.packages.add}
-    for disk in recipe.drivers.disk:
-        check(cancel)
-        got = dd.read_disk(disk.source, work, cancel)
+    eff, disks = dd.with_disk_packages(recipe, workdir, cancel)
+    out = DiskExpansion(eff)
+    for source, disk, got in disks:
         out.warnings += got.notes
         for info in got.rpms:
             assert info.path is not None
-            mods = _modules(info.path, info.nevra, work)
+            check(cancel)
+            mods = _modules(info.path, info.nevra, info.path.parent)
             if mods:
-                out.edits.append(ii.AddDriverSet(f"{disk.source.name}: {info.nevra}", mods,
+                out.edits.append(ii.AddDriverSet(f"{source.name}: {info.nevra}", mods,
                                                  tuple(disk.kernels), disk.force))
-            if info.path.resolve() not in added:
-                out.recipe.packages.add.append(info.path)
-            if info.name not in required:
-                out.recipe.deps.require.append(info.name)
-                required.add(info.name)
             what = f"{len(mods)} kernel module(s)" if mods else "no kernel module"
-            out.changes.append(f"driver disk {disk.source.name}: {info.nevra} ({what}) "
+            out.changes.append(f"driver disk {source.name}: {info.nevra} ({what}) "
                                "into install.img and Packages/, required from xcp-ng-deps")
     return out
 
@@ -79,7 +68,7 @@ def _modules(rpm: Path, label: str, work: Path) -> list[tuple[str, Path, str]]:
         m = _KVER_PATH.match(e.path)
         if e.type != "file" or not m or not e.path.endswith(".ko"):
             continue
-        host = work / "ko" / f"{n}" / posixpath.basename(e.path)
+        host = work / f"ko-{rpm.stem}" / f"{n}" / posixpath.basename(e.path)
         host.parent.mkdir(parents=True, exist_ok=True)
         host.write_bytes(e.data)
         out.append((m.group(1), host, "/" + e.path))

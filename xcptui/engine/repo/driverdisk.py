@@ -10,6 +10,7 @@ the running installer and later into the host. Some disks keep the RPM at the ro
 
 from __future__ import annotations
 
+import copy
 import gzip
 import os
 import re
@@ -30,6 +31,7 @@ from defusedxml.ElementTree import ParseError, fromstring
 from xcptui.engine.errors import BuildError, InputError
 from xcptui.engine.events import Progress, check
 from xcptui.engine.iso.read import IsoReader, IsoSource
+from xcptui.engine.recipe import DriverDisk, Recipe
 from xcptui.engine.repo import repodata as repo_mod
 from xcptui.engine.repo.pkg_source import copy_out
 from xcptui.engine.rpm.header import RpmInfo, read_rpm
@@ -141,6 +143,33 @@ def _group_members(iso: IsoReader, name: str) -> list[str] | None:
         if (g.findtext("id") or "").strip() == GROUP:
             return [(p.text or "").strip() for p in g.iter("packagereq") if (p.text or "").strip()]
     return None
+
+
+def with_disk_packages(recipe: Recipe, workdir: Path, cancel: threading.Event | None = None
+                       ) -> tuple[Recipe, list[tuple[Path, DriverDisk, DiskRpms]]]:
+    """A copy of ``recipe`` whose ``[packages] add`` / ``[deps] require`` carry the RPMs
+    of its ``[[drivers.disk]]`` (and no disks left: applying it again changes nothing),
+    with what each disk held ((source, disk, rpms))."""
+    out = copy.deepcopy(recipe)
+    out.drivers.disk = []
+    if not recipe.drivers.disk:
+        return out, []
+    work = Path(tempfile.mkdtemp(prefix="drivers-", dir=workdir))
+    required = {r.split()[0] for r in out.deps.require}
+    added = {p.resolve() for p in out.packages.add}
+    got = []
+    for disk in recipe.drivers.disk:
+        check(cancel)
+        rpms = read_disk(disk.source, work, cancel)
+        for info in rpms.rpms:
+            assert info.path is not None
+            if info.path.resolve() not in added:
+                out.packages.add.append(info.path)
+            if info.name not in required:
+                out.deps.require.append(info.name)
+                required.add(info.name)
+        got.append((disk.source, disk, rpms))
+    return out, got
 
 
 # -- writing ---------------------------------------------------------------------------

@@ -129,6 +129,10 @@ def check(iso: IsoReader, recipe: Recipe | None = None, progress: Progress | Non
     state = signing.detect(iso)
     with tempfile.TemporaryDirectory(prefix="xcptui-check-") as td:
         work = Path(td)
+        if recipe is not None and recipe.drivers.disk:  # their RPMs, as a build adds them
+            from xcptui.engine.repo.driverdisk import with_disk_packages
+
+            recipe = with_disk_packages(recipe, work, cancel)[0]
         if recipe is not None and recipe.touches_repo():
             st = prepare(iso, recipe, work, progress, cancel)
             notes = list(st.changes)
