@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import SuspendNotSupported
+from textual.binding import Binding
 from textual.message import Message
 from textual.validation import Function
 from textual.worker import get_current_worker
@@ -56,9 +57,20 @@ class EditReady(Message):
 class FileActions(Step):
     """A Step with an IsoTree (``self.iso_tree``) and the file actions on its selection."""
 
+    BINDINGS = [Binding("z,f3", "pager", "View", key_display="z", id="tree.pager")]
+
     @property
     def iso_tree(self) -> IsoTree:
         return self.query_one(IsoTree)
+
+    def action_pager(self) -> None:
+        """The selected file full screen (dialogs/pager.py)."""
+        from xcptui.tui.dialogs import pager
+
+        s, info = self.session, self.iso_tree.selected_info()
+        if s is not None and info is not None and not pager.open_pager(self.app, s, info):
+            self.notify("Select a file of the ISO or of install.img to view it.",
+                        severity="warning")
 
     def _selected(self, what: str) -> bm.NodeInfo | None:
         info = self.iso_tree.selected_info()
