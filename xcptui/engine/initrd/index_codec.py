@@ -9,6 +9,7 @@ the headers in milliseconds.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -191,6 +192,14 @@ def load(cache: IndexCache, region: FileRegion, name: str,
         return None
 
 
+def origin_name(path: Any) -> str:
+    """A file name to show as where an index came from (a build's temp output shows as
+    the output it becomes)."""
+    name = str(getattr(path, "name", path))
+    m = re.fullmatch(r"\.(.+)\.xcptui-[^.]+\.part", name)
+    return m.group(1) if m else name
+
+
 def save(cache: IndexCache, scan: ImageScan, origin: str,
          cancel: threading.Event | None = None, sha256: str | None = None) -> str:
     """Store what ``scan`` learnt; returns the extent's sha256. Never raises OSError."""
@@ -198,6 +207,6 @@ def save(cache: IndexCache, scan: ImageScan, origin: str,
     if sha256 is None:
         sha256 = extent_sha256(scan.region, cancel)
     crcs = "".join(f"{b.crc:08x}" for s in scan.segment_info for b in s.blocks)
-    cache.store(scan.region, {"origin": origin, "crcs": crcs}, encode(scan), sha256,
+    cache.store(scan.region, {"origin": origin_name(origin), "crcs": crcs}, encode(scan), sha256,
                 hashed_at)
     return sha256

@@ -19,8 +19,10 @@ the image and facts recorded while decoding the source.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from xcptui.engine.errors import InputError
@@ -70,6 +72,9 @@ class KnownBlocks:
         self.by_key: dict[tuple[int, int], list[_Known]] = {}
         self.sources: list[_Source] = []
         self.last: _Known | None = None  # what the last successful ``match`` found
+        self.lazy: dict[int, list[tuple[Path, int]]] = {}  # block CRC -> (index, size)
+        self.loaded: set[Path] = set()
+        self.region: FileRegion | None = None
 
     def add_source(self, scan: ImageScan) -> None:
         src = _Source(scan)
@@ -80,31 +85,36 @@ class KnownBlocks:
                 self.by_key.setdefault((b.crc, b.end - b.start), []).append(k)
 
     @classmethod
-    def from_cache(cls, cache: IndexCache, crcs: set[int], region: FileRegion
-                   ) -> KnownBlocks:
-        """The indexed images sharing most block CRCs with ``crcs`` (at most 4)."""
-        ranked: list[tuple[int, Any]] = []
-        for path, summary in cache.summaries():
-            hexs = summary.get("crcs")
-            if not isinstance(hexs, str):
-                continue
-            mine = {int(hexs[i:i + 8], 16) for i in range(0, len(hexs) - 7, 8)}
-            common = len(mine & crcs)
-            if common:
-                ranked.append((common, path))
+    def from_cache(cls, cache: IndexCache, region: FileRegion) -> KnownBlocks:
+        """The indexed images, each loaded on the first block CRC it shares with the
+        image being scanned (at most MAX_SOURCES of them)."""
         kb = cls()
-        for _, path in sorted(ranked, key=lambda t: -t[0])[:MAX_SOURCES]:
-            try:
-                summary, body = read_file(path)
-                size = summary.get("size")
-                if type(size) is not int:
-                    continue
-                kb.add_source(index_codec.restore(body, region, "install.img", size))
-            except (OSError, IndexCorrupt):
+        for path, summary in cache.summaries():
+            hexs, size = summary.get("crcs"), summary.get("size")
+            if not isinstance(hexs, str) or type(size) is not int:
                 continue
+            for i in range(0, len(hexs) - 7, 8):
+                with contextlib.suppress(ValueError):
+                    kb.lazy.setdefault(int(hexs[i:i + 8], 16), []).append((path, size))
+        kb.region = region
         return kb
 
+    def _load(self, crc: int) -> None:
+        if self.region is None:
+            return
+        for path, size in self.lazy.pop(crc, []):
+            if path in self.loaded or len(self.loaded) >= MAX_SOURCES:
+                continue
+            self.loaded.add(path)
+            try:
+                _, body = read_file(path)
+                self.add_source(index_codec.restore(body, self.region, "install.img", size))
+            except (OSError, IndexCorrupt):
+                continue
+
     def match(self, region: FileRegion, block: bzb.Block) -> tuple[bytes, bytes] | None:
+        if block.crc in self.lazy:
+            self._load(block.crc)
         cands = self.by_key.get((block.crc, block.end - block.start))
         if not cands:
             return None
@@ -220,6 +230,7 @@ class _Recorder(KnownBlocks):
     def __init__(self, base: KnownBlocks) -> None:
         super().__init__()
         self.by_key, self.sources = base.by_key, base.sources
+        self.lazy, self.loaded, self.region = base.lazy, base.loaded, base.region
         self.used: list[_Known] = []
 
     def match(self, region: FileRegion, block: bzb.Block) -> tuple[bytes, bytes] | None:
@@ -231,16 +242,14 @@ class _Recorder(KnownBlocks):
 
 def incremental_scan(region: FileRegion, name: str, known: KnownBlocks, progress: Progress,
                      cancel: threading.Event | None) -> Incremental | None:
-    """Scan ``region`` decoding only blocks ``known`` does not hold. None when no block
-    was recognised or the skeletons cannot be trusted after two passes (then the caller
-    decodes everything). InputError as a full scan would raise it."""
+    """Scan ``region`` decoding only blocks ``known`` does not hold (all of them, when it
+    recognises none: then this is a plain full scan). None when the skeletons cannot be
+    trusted after three passes. InputError as a full scan would raise it."""
     force: set[int] = set()
     for _ in range(3):
         rec = _Recorder(known)
         scan = ImageScan(region, name, known=rec, force_decode=frozenset(force))
         scan.run(progress, cancel)
-        if not scan.reused:
-            return None
         srcs = [(u, n, k.src, k.uoff) for (u, n), k in zip(scan.reused, rec.used,
                                                              strict=True)]
         bad = unfaithful(scan, srcs)

@@ -192,7 +192,8 @@ def _indexed_scan(ctx: Ctx, off: int, size: int) -> _ImageScan | None:
             scan = inc.scan
             index_codec.save(cache, scan, ctx.src.path.name, ctx.cancel, sha256=sha)
             how = (f"spliced: {inc.decoded} of {inc.blocks} blocks decoded, {inc.reused} "
-                   "reused blocks match the source's blocks bit for bit (sha256) and CRCs")
+                   "reused blocks match the source's blocks bit for bit (sha256) and CRCs"
+                   ) if inc.reused else "xcptui, full decode"
         img = installimg.InstallImage(scan)
         return _ImageScan(img.compression, img.segments, img.entries(), list(img.problems),
                           how)
@@ -203,25 +204,10 @@ def _indexed_scan(ctx: Ctx, off: int, size: int) -> _ImageScan | None:
 
 
 def _spliced(cache: Any, region: Any, ctx: Ctx) -> Any:
-    from xcptui.engine.initrd import bzip2blocks, known_blocks
+    from xcptui.engine.initrd import known_blocks
 
-    crcs: set[int] = set()
-    pos = 0
-    while pos < region.size:  # the block CRCs of each bzip2 stream, without decoding
-        head = region.pread(4, pos)
-        if not bzip2blocks.is_stream_header(head):
-            break
-        scan = bzip2blocks.StreamScan(region, pos, "install.img")
-        for b in scan.blocks():
-            check_cancel(ctx.cancel)
-            crcs.add(b.crc)
-        pos = scan.end
-        rest = region.pread(1 << 16, pos)
-        pos += len(rest) - len(rest.lstrip(b"\0"))
-    if not crcs:
-        return None
-    known = known_blocks.KnownBlocks.from_cache(cache, crcs, region)
-    if not known.sources:
+    known = known_blocks.KnownBlocks.from_cache(cache, region)
+    if not known.lazy:
         return None
     inc = known_blocks.scan_or_none(region, "install.img", known, ctx.progress, ctx.cancel)
     if inc is None or inc.scan.problems:
