@@ -142,3 +142,21 @@ def test_check_with_a_disk_sees_its_packages(demo_iso: Path, disk: Path,
         rep = packages.check(src, r)
     assert rep.ok and any(n.startswith("igc-module-5.4.0_k-1") for n in rep.install), rep.lines()
     assert r.drivers.disk  # the user's recipe is not changed
+
+
+def test_an_rpm_source_brings_its_firmware(demo_iso: Path, tmp_path: Path) -> None:
+    from xcptui.demoiso.rpms import RpmSpec, build_rpms
+
+    spec = KoSpec("fwnic", "unused", "2.0", aliases=["pci:v00008086d0000FFF1sv*sd*bc*sc*i*"],
+                  firmware=["fwnic/fw-2.bin"])
+    ko = build_ko(spec, MAIN_KVER, tmp_path / "fwnic.ko").read_bytes()
+    rpm, = build_rpms([RpmSpec("fwnic-module", "2.0", "1", arch="x86_64", files={
+        f"/lib/modules/{MAIN_KVER}/updates/fwnic.ko": (0o644, ko),
+        "/lib/firmware/fwnic/fw-2.bin": (0o644, b"firmware blob")})], tmp_path / "rpms")
+    r = loads(f'[[drivers.disk]]\nsource = "{rpm}"\n', tmp_path)
+    res = build(demo_iso, r, tmp_path / "o.iso", verify=False)
+    assert not [w for w in res.warnings if "firmware" in w], res.warnings
+    img = iso_member(tmp_path / "o.iso", "install.img")
+    fw = subprocess.run(["bsdtar", "-xOf", "-", "usr/lib/firmware/fwnic/fw-2.bin"], input=img,
+                        capture_output=True, check=True).stdout
+    assert fw == b"firmware blob"

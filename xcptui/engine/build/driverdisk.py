@@ -30,6 +30,7 @@ from xcptui.engine.rpm.header import read_rpm
 from xcptui.engine.rpm.payload import read_payload
 
 _KVER_PATH = re.compile(r"^(?:usr/)?lib/modules/([^/]+)/(.+)$")
+_FIRMWARE_PATH = re.compile(r"^(?:usr/)?lib/firmware/.+$")
 
 
 @dataclass
@@ -50,7 +51,10 @@ def expand(recipe: Recipe, workdir: Path, cancel: threading.Event | None = None
         for info in got.rpms:
             assert info.path is not None
             check(cancel)
-            mods = _modules(info.path, info.nevra, info.path.parent)
+            mods, firmware = _modules(info.path, info.nevra, info.path.parent)
+            # firmware first: the driver's firmware= check then finds it in the image
+            out.edits += [ii.AddFile(dest, data, mode=0o644, uid=0, gid=0)
+                          for dest, data in firmware]
             if mods:
                 out.edits.append(ii.AddDriverSet(f"{source.name}: {info.nevra}", mods,
                                                  tuple(disk.kernels), disk.force))
@@ -60,12 +64,17 @@ def expand(recipe: Recipe, workdir: Path, cancel: threading.Event | None = None
     return out
 
 
-def _modules(rpm: Path, label: str, work: Path) -> list[tuple[str, Path, str]]:
-    """(kver, host copy, payload path) of every .ko in the RPM's payload."""
+def _modules(rpm: Path, label: str, work: Path
+             ) -> tuple[list[tuple[str, Path, str]], list[tuple[str, bytes]]]:
+    """(kver, host copy, payload path) of every .ko in the RPM's payload, and its
+    firmware files (image path, data): the installer needs both."""
     out = []
+    firmware = []
     payload = read_payload(rpm)
     for n, e in enumerate(payload.entries):
         m = _KVER_PATH.match(e.path)
+        if e.type == "file" and _FIRMWARE_PATH.match(e.path):
+            firmware.append(("/" + e.path, e.data))
         if e.type != "file" or not m or not e.path.endswith(".ko"):
             continue
         host = work / f"ko-{rpm.stem}" / f"{n}" / posixpath.basename(e.path)
@@ -75,7 +84,7 @@ def _modules(rpm: Path, label: str, work: Path) -> list[tuple[str, Path, str]]:
     if not out and any(kmod.module_stem(e.path) for e in payload.entries):
         raise InputError(f"{label}: its kernel modules are compressed (.ko.xz/.gz/.zst); "
                          "XCP-ng kernels load only plain .ko files")
-    return out
+    return out, firmware
 
 
 # -- xcptui driver-disk ---------------------------------------------------------------
