@@ -160,3 +160,45 @@ def test_an_rpm_source_brings_its_firmware(demo_iso: Path, tmp_path: Path) -> No
     fw = subprocess.run(["bsdtar", "-xOf", "-", "usr/lib/firmware/fwnic/fw-2.bin"], input=img,
                         capture_output=True, check=True).stdout
     assert fw == b"firmware blob"
+
+
+def _iso_of(tmp: Path, files: dict[str, bytes]) -> Path:
+    root = tmp / "root"
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    out = tmp / "hostile.iso"
+    subprocess.run(["genisoimage", "-o", str(out), "-quiet", "-r", "-J", "-V", "D", str(root)],
+                   check=True)
+    return out
+
+
+@pytest.mark.parametrize(("files", "needle"), [
+    ({"update.xml": b"<update"}, "update.xml: not well-formed XML"),
+    ({"update.xml": b"<!DOCTYPE x [<!ENTITY a 'b'>]><update>&a;</update>"},
+     "update.xml: not well-formed XML"),
+    ({"update.xml": b"<update name-label='x'/>"}, "without /repodata/repomd.xml"),
+    ({"update.xml": b"<update name-label='x'/>", "repodata/repomd.xml":
+      b"<repomd xmlns='http://linux.duke.edu/metadata/repo'><data type='group'><location "
+      b"href='repodata/comps.xml'/></data></repomd>", "repodata/comps.xml":
+      b"<comps><group><id>drivers</id><packagelist><packagereq>ghost</packagereq>"
+      b"</packagelist></group></comps>", "Packages/a.rpm": b"not an rpm"},
+     "not a valid"),
+])
+def test_hostile_disks_are_one_line_errors(tmp_path: Path, files: dict[str, bytes],
+                                           needle: str) -> None:
+    with pytest.raises(InputError) as ei:
+        read_disk(_iso_of(tmp_path, files), tmp_path)
+    assert needle in str(ei.value) and "\n" not in str(ei.value), str(ei.value)
+
+
+def test_group_naming_a_missing_package(disk: Path, tmp_path: Path) -> None:
+    rpm = _member(disk, "Packages/igc-module-5.4.0_k-1.x86_64.rpm")
+    iso = _iso_of(tmp_path, {
+        "update.xml": b"<update name-label='x'/>", "igc.rpm": rpm,  # the RPM at the root
+        "repodata/repomd.xml": b"<repomd xmlns='http://linux.duke.edu/metadata/repo'><data "
+        b"type='group'><location href='repodata/comps.xml'/></data></repomd>",
+        "repodata/comps.xml": b"<comps><group><id>drivers</id><packagelist><packagereq>"
+        b"igc-module</packagereq><packagereq>ghost</packagereq></packagelist></group></comps>"})
+    with pytest.raises(InputError, match="'drivers' group lists ghost, which is not on"):
+        read_disk(iso, tmp_path)
