@@ -8,7 +8,7 @@ from typing import Any
 from textual.widgets import Input
 from textual.widgets.tree import TreeNode
 
-from tests.tui.pilot_helpers import choose_dir, goto, settle, text_of, wait_for, wait_session
+from tests.tui.pilot_helpers import goto, settle, text_of, wait_for, wait_session
 from xcptui.tui.app import XcptuiApp
 from xcptui.tui.widgets.iso_tree import IsoTree
 
@@ -103,7 +103,9 @@ async def test_tree_preview_filter_marks_extract(iso_dir: Path, tmp_path: Path) 
         dest.mkdir()
         await select(pilot, tree, eula)
         await pilot.press("x")
-        await choose_dir(pilot, dest)
+        await settle(pilot)
+        app.screen.query_one(Input).value = str(dest)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: (dest / "EULA").exists())
 
         # filter by name across the ISO and install.img

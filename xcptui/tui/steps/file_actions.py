@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.validation import Function
 from textual.worker import get_current_worker
-from textual_fspicker import FileOpen, SelectDirectory
+from textual_fspicker import FileOpen
 
 from xcptui.engine import Progress, extract_image
 from xcptui.engine import recipe as recipe_mod
@@ -28,6 +28,7 @@ from xcptui.tui.messages import ShowError
 from xcptui.tui.state import statedir
 from xcptui.tui.steps.base import Step
 from xcptui.tui.widgets import browse_model as bm
+from xcptui.tui.widgets import fmt
 from xcptui.tui.widgets.iso_tree import IsoTree
 
 if TYPE_CHECKING:
@@ -237,11 +238,15 @@ class FileActions(Step):
                         "can be extracted).", severity="warning")
             return
 
-        def chosen(dest: Path | None) -> None:
-            if dest is not None:
-                self._extract(info, dest)
+        def chosen(text: str | None) -> None:
+            if text:
+                self._extract(info, Path(text).expanduser())
 
-        self.app.push_screen(SelectDirectory(Path.cwd(), "Extract to folder"), chosen)
+        # a typed destination (Enter confirms); created when missing
+        self.app.push_screen(InputDialog(
+            "Extract", f"Copy {info.path} into this folder (created if missing):",
+            str(Path.cwd() / "extracted"),
+            validators=[Function(lambda v: bool(v.strip()), "type a folder")]), chosen)
 
     @work(thread=True, exclusive=True, group="extract", exit_on_error=False,
           description="Extract")
@@ -250,17 +255,19 @@ class FileActions(Step):
         assert s is not None
         cancel = get_current_worker().cancelled_event
         progress = posting_progress(self, "job")
+        dest.mkdir(parents=True, exist_ok=True)
         if info.area == bm.ISO:
             written = s.iso.extract(info.path, dest, progress, cancel)
-            count = len(written)
         else:
-            count = extract_from_image(s, info.path, dest, progress, cancel)
-        self.app.notify(f"Extracted {count} file{'s' if count != 1 else ''} of {info.path} "
-                        f"to {dest}")
+            written = extract_from_image(s, info.path, dest, progress, cancel)
+        files = [p for p in written if p.is_file() and not p.is_symlink()]
+        total = sum(p.stat().st_size for p in files)
+        self.app.notify(f"extracted {len(files)} file{'s' if len(files) != 1 else ''} "
+                        f"({fmt.size(total)}) to {dest}")
 
 
 def extract_from_image(s: Session, path: str, dest: Path, progress: Progress,
-                       cancel: threading.Event | None) -> int:
-    """Copy an install.img file or subtree to ``dest``."""
+                       cancel: threading.Event | None) -> list[Path]:
+    """Copy an install.img file or subtree to ``dest``; the paths written."""
     img = s.image()
-    return len(extract_image(img, path.strip("/"), dest, progress=progress, cancel=cancel))
+    return list(extract_image(img, path.strip("/"), dest, progress=progress, cancel=cancel))

@@ -19,7 +19,7 @@ from textual_fspicker import FileOpen
 from xcptui.engine import CheckReport, XcptuiError, check_packages, evrcmp
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
-from xcptui.tui.dialogs.common import InputDialog
+from xcptui.tui.dialogs.common import ErrorDialog, InputDialog
 from xcptui.tui.dialogs.repo_options import RepoOptions, RepoOptionsDialog
 from xcptui.tui.jobs import readers
 from xcptui.tui.jobs.guard import guarded
@@ -30,6 +30,7 @@ from xcptui.tui.steps.base import Step
 from xcptui.tui.steps.installer import RPM_FILTERS
 from xcptui.tui.widgets import fmt
 from xcptui.tui.widgets.job_status import JobStatus
+from xcptui.tui.widgets.row_table import RowTable
 
 STATUS_STYLE = {pr.ORIGINAL: "dim", pr.ADDED: "bold green", pr.UPGRADE: "bold green",
                 pr.DOWNGRADE: "bold yellow", pr.REPLACED: "yellow", pr.REMOVED: "red strike"}
@@ -75,14 +76,14 @@ class PackagesStep(Step):
         yield Input(placeholder="/ filter packages by name", id="pk-filter", classes="filter")
         with Horizontal(classes="split", id="pk-split"):
             with Vertical(classes="split-main"):
-                yield DataTable(id="pk-table", cursor_type="row", zebra_stripes=True)
+                yield RowTable(id="pk-table", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="pk-options", classes="info-line")
             with Vertical(classes="split-side"):
                 yield Label("Dependency check", classes="pane-title")
                 with VerticalScroll(id="pk-check-scroll"):
                     yield Static(Text("not run yet", style="dim"), id="pk-check")
                 yield Label("xcp-ng-deps Requires  (Delete drops, q adds)", classes="pane-title")
-                yield DataTable(id="pk-deps", cursor_type="row")
+                yield RowTable(id="pk-deps", cursor_type="row")
         yield JobStatus(id="pk-job")
 
     def on_mount(self) -> None:
@@ -280,6 +281,11 @@ class PackagesStep(Step):
         def chosen(path: Path | None) -> None:
             s = self.session
             if path is not None and s is not None:
+                try:  # refused when chosen: never listed as "? ? 0 B added"
+                    readers.rpm_info_host(s, path)
+                except XcptuiError as e:
+                    self.app.push_screen(ErrorDialog(str(e), "Not added"))
+                    return
                 ops.add_package(s.recipe, path)
                 self.notify(f"{path.name} will be added to Packages/")
                 self.changed()

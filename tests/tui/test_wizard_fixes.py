@@ -1,0 +1,78 @@
+"""Wizard fixes: wrong actions refused, keys that work, no keyboard traps, true text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from tests.tui.pilot_helpers import choose_file, goto, settle, text_of, wait_session
+from xcptui.tui.app import XcptuiApp
+from xcptui.tui.dialogs.common import ErrorDialog
+
+ISO = "xcp-ng-8.3.iso"
+
+
+async def test_not_an_rpm_is_refused_naming_the_file(iso_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "notrpm.rpm"
+    bad.write_bytes(b"abc")
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_session(pilot)
+        await goto(pilot, "packages")
+        await pilot.press("a")
+        await choose_file(pilot, bad)
+        assert isinstance(app.screen, ErrorDialog)
+        body = text_of(app.screen.query_one("#dialog-body"))
+        assert "notrpm.rpm" in body and "RPM" in body
+        assert app.session is not None and app.session.recipe.packages.add == []
+
+
+async def test_packages_end_then_delete_removes_the_last_row(iso_dir: Path) -> None:
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_session(pilot)
+        await goto(pilot, "packages")
+        table = app.screen.query_one("#pk-table", DataTable)
+        table.focus()
+        await pilot.press("end")
+        assert table.cursor_row == table.row_count - 1
+        last = str(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+        await pilot.press("home")
+        assert table.cursor_row == 0
+        await pilot.press("end", "delete")
+        await settle(pilot)
+        s = app.session
+        assert s is not None and len(s.recipe.packages.remove) == 1
+        assert s.recipe.packages.remove[0].split("-")[0] in last
+
+
+async def test_extract_takes_a_typed_folder_and_says_what(iso_dir: Path, tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    from tests.tui.test_browse import child, select
+    from xcptui.tui.dialogs.common import InputDialog
+    from xcptui.tui.widgets.iso_tree import IsoTree
+
+    dest = tmp_path / "x"
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_session(pilot)
+        await goto(pilot, "browse")
+        tree = app.screen.query_one("#browse-tree", IsoTree)
+        boot = child(tree.root, "boot")
+        await select(pilot, tree, boot)
+        tree.focus()
+        await pilot.press("x")
+        await settle(pilot)
+        assert isinstance(app.screen, InputDialog)
+        inp = app.screen.query_one(Input)
+        assert inp.has_focus and inp.value  # prefilled
+        inp.value = str(dest)
+        await pilot.press("enter")
+        await settle(pilot, 0.3)
+        assert (dest / "boot" / "isolinux" / "isolinux.cfg").is_file() or \
+            (dest / "isolinux" / "isolinux.cfg").is_file()
+        said = [n.message for n in app._notifications]
+        assert any(m.startswith("extracted ") and "files (" in m and "iB) to " in m
+                   and str(dest) in m for m in said), said
