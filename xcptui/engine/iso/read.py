@@ -24,7 +24,7 @@ from pycdlib.pycdlibexception import PyCdlibException
 
 from xcptui.engine import limits
 from xcptui.engine.errors import InputError
-from xcptui.engine.events import Progress, check
+from xcptui.engine.events import Progress
 
 SECTOR = 2048
 PLATFORMS = {0: "BIOS", 1: "PowerPC", 2: "Mac", 0xEF: "UEFI"}
@@ -416,70 +416,10 @@ class IsoSource:
 
     def extract(self, iso_path: str, dest: Path, progress: Progress | None = None,
                 cancel: threading.Event | None = None) -> list[Path]:
-        """Copy a file or a subtree to ``dest`` (a directory); files come out user-writable.
+        """Copy a file or a subtree to ``dest`` (a directory); see ``iso.extract``."""
+        from xcptui.engine.iso.extract import extract_tree
 
-        Nothing is written outside ``dest``; El Torito images are not added as
-        "[BOOT]" files.
-        """
-        progress = progress or Progress()
-        top = self.entry(iso_path)
-        dest = Path(dest)
-        if dest.exists() and not dest.is_dir():
-            raise InputError(f"{dest}: exists and is not a directory")
-        entries = list(self.walk(top.path))
-        total = sum(e.size for e in entries if not e.is_dir and not e.is_symlink)
-        progress.step(f"extract {top.path}", total)
-        base = posixpath.dirname(top.path) if top.path != "/" else "/"
-        written: list[Path] = []
-        done = 0
-        root = dest.resolve()
-        for e in entries:
-            check(cancel)
-            rel = posixpath.relpath(e.path, base) if e.path != "/" else "."
-            target = self._extract_target(e, root, rel, dest)
-            if e.is_dir:
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if e.is_symlink:
-                _make_symlink(e, target)
-                continue
-            off, size = self.extent(e.path)
-            assert self._fp is not None
-            # O_NOFOLLOW: a link left at this name must never be written through.
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-            with open(fd, "wb") as out:
-                pos = 0
-                while pos < size:
-                    check(cancel)
-                    chunk = os.pread(self._fp.fileno(), min(1 << 20, size - pos), off + pos)
-                    if not chunk:
-                        raise InputError(f"{self.path.name}: {e.path} is truncated")
-                    out.write(chunk)
-                    pos += len(chunk)
-                    done += len(chunk)
-                    progress.update(done)
-            os.chmod(target, 0o755 if e.mode & 0o111 else 0o644)
-            written.append(target)
-        progress.finish_step()
-        return written
-
-    @staticmethod
-    def _extract_target(e: IsoEntry, root: Path, rel: str, dest: Path) -> Path:
-        """Where ``e`` goes under ``root``; only its parent is resolved, never the entry
-        itself, so a symlink extracted earlier (to "/", "..") is replaced, not followed."""
-        if rel == ".":
-            return root
-        path = root / rel
-        parent = path.parent.resolve()
-        if parent != root and root not in parent.parents:
-            raise InputError(f"{e.path}: refusing to write outside {dest}")
-        target = parent / path.name
-        if target.is_symlink() or (target.exists() and not target.is_dir()):
-            target.unlink()  # replaced below (a file, a link, or a directory)
-        elif target.is_dir() and not e.is_dir:
-            raise InputError(f"{target}: is a directory; cannot extract {e.path} over it")
-        return target
+        return extract_tree(self, iso_path, dest, progress, cancel)
 
     # -- boot facts --------------------------------------------------------
     def eltorito(self) -> list[BootImage]:
@@ -524,16 +464,6 @@ def _link_target(rr: Any) -> str:
         if any(c.flags & 0x8 for r in recs for c in r.symlink_components):
             target = "/"
     return str(target)
-
-
-def _make_symlink(e: IsoEntry, target: Path) -> None:
-    link = e.link_target or ""
-    if not link or "\0" in link:
-        raise InputError(f"{e.path}: symlink with an empty or NUL-containing target")
-    try:
-        os.symlink(link, target)
-    except OSError as err:
-        raise InputError(f"{target}: cannot create symlink: {err.strerror}") from None
 
 
 def _one_line(e: BaseException) -> str:
