@@ -66,12 +66,11 @@ def _rr_name(data: bytes, new: bytes) -> bytes:
 
 # name -> (corruption, message every refusing command gives, commands that must refuse)
 OPEN = ("inspect", "ls", "extract", "build")
-READ = ("extract", "build")
 CASES: dict[str, tuple[Callable[[bytes], bytes], str, tuple[str, ...]]] = {
     "extent past EOF": (lambda d: _patch(d, _readme_record(d) + 2, _both32(10 ** 6)),
-                        "readme.txt lies past the end of the image", ("extract",)),
+                        "readme.txt lies past the end of the image", OPEN),
     "length past EOF": (lambda d: _patch(d, _readme_record(d) + 10, _both32(0xFFFFFFF0)),
-                        "readme.txt lies past the end of the image", ("extract",)),
+                        "readme.txt lies past the end of the image", OPEN),
     "truncated file": (lambda d: d[:len(d) // 2], "truncated: the volume is", OPEN),
     "El Torito sector count": (lambda d: _patch(d, _catalog(d) + 38, b"\xff\xff"),
                                "El Torito entry 1 (BIOS) loads 65535 sectors", OPEN),

@@ -179,10 +179,24 @@ class IsoSource:
             self.close()
             raise InputError(f"{p}: unreadable directory tree ({_one_line(e)})") from None
         try:
+            self._check_extents()
             self._check_boot_entries()
         except InputError:
             self.close()
             raise
+
+    def _check_extents(self) -> None:
+        """Refuse an ISO with a file whose data lies past the end of the image.
+
+        pycdlib would silently cut it (and a build would master the cut copy); empty
+        files are exempt, mastering tools point them anywhere.
+        """
+        for e in self._entries.values():
+            if e.is_dir or e.is_symlink:
+                continue
+            if e.truncated or (e.size and e.offset + e.size > self.size):
+                raise InputError(f"{self.path}: {e.path} lies past the end of the image "
+                                 "(truncated ISO)")
 
     def _check_boot_entries(self) -> None:
         """Every El Torito entry must load sectors that lie inside the file."""
@@ -238,13 +252,14 @@ class IsoSource:
                 is_dir = bool(rec.is_dir())
                 # pycdlib cuts a file that runs past the end of the ISO to what is there,
                 # which is negative when it starts past the end: 0, and extent() refuses it.
-                size = 0 if is_dir else max(0, int(rec.get_data_length()))
+                raw_size = 0 if is_dir else int(rec.get_data_length())
+                size = max(0, raw_size)
                 e = IsoEntry(path, name, is_dir, size,
                              int(rec.extent_location()) * SECTOR, is_link, target,
                              stat.S_IMODE(mode) if mode else (0o755 if is_dir else 0o644))
                 if not is_dir and not is_link:
                     declared = self._declared_lengths(rec.parent).get(e.offset // SECTOR)
-                    e.truncated = declared is not None and declared > size
+                    e.truncated = raw_size < 0 or (declared is not None and declared > size)
                 self._entries[path] = e
                 self._records[path] = rec
                 kids.append(path)
