@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.console import RenderableType
 from rich.text import Text
 from textual import on, work
@@ -12,6 +14,8 @@ from textual.timer import Timer
 from textual.widgets import Input, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from xcptui.tui.dialogs import pager
+from xcptui.tui.dialogs.search import Hit, SearchScreen
 from xcptui.tui.jobs.progress import posting_progress
 from xcptui.tui.messages import JobProgress
 from xcptui.tui.steps.file_actions import FileActions
@@ -32,6 +36,7 @@ class BrowseStep(FileActions):
         Binding("a", "add_file", "Add", id="browse.add-file"),
         Binding("e", "edit", "Edit", id="browse.edit"),
         Binding("delete", "remove", "Remove", key_display="del", id="browse.remove"),
+        Binding("ctrl+f", "content_search", "Search", id="browse.content-search"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
@@ -104,6 +109,37 @@ class BrowseStep(FileActions):
             s.image(posting_progress(self, "job"), get_current_worker().cancelled_event)
         found, truncated = bm.search(s, pattern)
         return pattern, found, truncated
+
+    # -- content search (dialogs/search.py) ------------------------------------------
+    def action_content_search(self) -> None:
+        if self.session is not None:
+            self.app.push_screen(SearchScreen(), self.jump_to_hit)
+
+    def jump_to_hit(self, hit: Hit | None) -> None:
+        """Show the hit's file alone in the tree and open the pager at its line."""
+        s = self.session
+        if s is None or hit is None:
+            return
+        path = hit.path
+        if hit.area == bm.IMG:
+            ie = s.image().get(path.strip("/"))
+            if ie is None:
+                return
+            info = bm.img_node(ie)
+        else:
+            e = s.iso.entry(path)
+            info = bm.NodeInfo(bm.ISO, path, e.name, size=e.size, entry=e)
+        self.iso_tree.show_matches([info], path.rsplit("/", 1)[-1], False)
+        def select() -> None:  # once the rebuilt tree has its lines
+            for node in self.iso_tree._tree_nodes.values():
+                if node.data is not None and node.data.key == info.key:
+                    self.iso_tree.move_cursor(node)
+
+        self.iso_tree.call_after_refresh(select)
+        self.iso_tree.focus()
+        a, b = hit.spans[0] if hit.spans else (0, 0)
+        pat = re.compile(re.escape(hit.text[a:b])) if b > a else None
+        pager.open_pager(self.app, s, info, line=hit.line - 1, pattern=pat)
 
     # -- preview ---------------------------------------------------------------------
     @on(Tree.NodeHighlighted, "#browse-tree")
