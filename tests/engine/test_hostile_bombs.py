@@ -170,3 +170,15 @@ def test_block_caps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                           capture_output=True, check=True).stdout
     with pytest.raises(InputError, match="has more than 1 blocks"):
         zstd_frame_end(MemorySource(comp), 0, "install.img")
+
+
+@pytest.mark.parametrize("codec", ["xz", "gzip"])
+def test_every_chunk_is_bounded(codec: str, tmp_path: Path) -> None:
+    """No decompress call returns more than MAX_OUT, however compressible the input."""
+    from xcptui.engine.initrd.compression import MAX_OUT
+
+    bomb = zeros_bomb(codec, 40, tmp_path / "z")
+    region = FileRegion(bomb)
+    sizes = [len(c) for c in SeqDecoder(codec, region, 0).chunks()]
+    region.close()
+    assert sum(sizes) == 40 * MiB and max(sizes) <= MAX_OUT
