@@ -332,6 +332,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     from xcptui.engine import recipe as recipe_mod
 
     recipe = recipe_mod.load(Path(args.recipe)) if args.recipe else None
+    if recipe is not None and recipe.answerfile is not None and recipe.answerfile.source:
+        from xcptui.engine import InputError, validate_answerfile  # non-XML is no "OK"
+
+        try:
+            data = recipe.answerfile.source.read_bytes()
+        except OSError as e:
+            raise InputError(f"{recipe.answerfile.source}: cannot read: {e.strerror}") from None
+        validate_answerfile(data, recipe.answerfile.source.name)
     with _open_iso(args.iso) as src:
         rep = check_packages(src, recipe, Progress(), None)
         if args.json:

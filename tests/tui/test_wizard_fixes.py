@@ -76,3 +76,38 @@ async def test_extract_takes_a_typed_folder_and_says_what(iso_dir: Path, tmp_pat
         said = [n.message for n in app._notifications]
         assert any(m.startswith("extracted ") and "files (" in m and "iB) to " in m
                    and str(dest) in m for m in said), said
+
+
+async def test_overlong_label_says_why_next_to_the_field(iso_dir: Path) -> None:
+    from textual.widgets import Input
+
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_session(pilot)
+        await goto(pilot, "identity")
+        inp = app.screen.query_one("#f-volid", Input)
+        inp.focus()
+        inp.value = "A" * 33
+        await settle(pilot)
+        assert "33/32" in text_of(app.screen.query_one("#f-volid-count"))
+        why = app.screen.query_one("#f-volid-why")
+        assert "at most 32" in text_of(why)
+        assert why.region.height > 0 and why.region.y < 24  # visible without scrolling
+
+
+async def test_non_xml_answerfile_is_refused_when_chosen(iso_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "af.xml"
+    bad.write_text("not xml at all\n")
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_session(pilot)
+        await goto(pilot, "identity")
+        app.screen.query_one("#af-embed").value = True
+        await settle(pilot)
+        app.screen.query_one("#af-browse").press()
+        await choose_file(pilot, bad)
+        assert isinstance(app.screen, ErrorDialog)
+        body = text_of(app.screen.query_one("#dialog-body"))
+        assert "af.xml line 1" in body and "not well-formed XML" in body
+        await pilot.press("escape")
+        assert app.screen.query_one("#f-af-file").value == ""

@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "wait_builds_idle": "build.atomic:wait_idle",
     "remove_live_temp_files": "build.atomic:remove_live",
     "smoke_boot": "verify.qemuboot:smoke_boot", "BootReport": "verify.qemuboot:BootReport",
+    "printable": "text:printable", "validate_answerfile": "boot.answerfile:validate",
 }
 
 __all__ = [
@@ -71,9 +72,10 @@ __all__ = [
     "check_cancel", "check_output_path", "check_packages", "default_output", "diff_isos",
     "equivalent_command", "evrcmp", "extract_image", "gather_facts", "inspect_hybrid",
     "list_packages", "make_driver_disk", "pending", "plan_boot_effects", "plan_build",
-    "plan_image", "read_modinfo", "read_rpm", "recipe", "remove_live_temp_files",
-    "require_tool", "smoke_boot", "validate_build_number", "validate_version",
-    "validate_volume_id", "verify_iso", "volume_id_problem", "wait_builds_idle", "which_tool",
+    "plan_image", "printable", "read_modinfo", "read_rpm", "recipe", "remove_live_temp_files",
+    "require_tool", "smoke_boot", "validate_answerfile", "validate_build_number",
+    "validate_version", "validate_volume_id", "verify_iso", "volume_id_problem",
+    "wait_builds_idle", "which_tool",
 ]
 
 
@@ -94,6 +96,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
     from xcptui.engine import recipe
+    from xcptui.engine.boot.answerfile import validate as validate_answerfile
     from xcptui.engine.build import pending
     from xcptui.engine.build.atomic import remove_live as remove_live_temp_files
     from xcptui.engine.build.atomic import wait_idle as wait_builds_idle
@@ -137,6 +140,7 @@ if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
     from xcptui.engine.repo.packages import check as check_packages
     from xcptui.engine.repo.treeinfo import TreeInfo, validate_build_number, validate_version
     from xcptui.engine.rpm.header import RpmInfo, evrcmp, read_rpm
+    from xcptui.engine.text import printable
     from xcptui.engine.tools import require as require_tool
     from xcptui.engine.tools import which as which_tool
     from xcptui.engine.verify.checks import Report as VerifyReport

@@ -7,13 +7,22 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from xcptui.engine import InputError, ModInfo, Progress, RpmInfo, read_modinfo, read_rpm
+from xcptui.engine import (
+    InputError,
+    ModInfo,
+    Progress,
+    RpmInfo,
+    read_modinfo,
+    read_rpm,
+    validate_answerfile,
+)
 from xcptui.engine import list_packages as engine_list_packages
 from xcptui.tui.state.session import Session
 
 PREVIEW_BYTES = 64 * 1024  # text previews show at most this much
 MODINFO_MAX = 64 * 1024 * 1024  # .ko files bigger than this are not parsed for a preview
 EDIT_MAX = 8 * 1024 * 1024  # files bigger than this are not offered to $EDITOR
+ANSWERFILE_READ_MAX = 4 * 1024 * 1024  # past the engine's answerfile limit: still refused
 
 
 def rpm_info_host(s: Session, path: Path) -> RpmInfo:
@@ -84,3 +93,17 @@ def list_packages(s: Session, progress: Progress | None = None,
     if s.packages is None:
         s.packages = list(engine_list_packages(s.iso, progress, cancel))
     return s.packages
+
+
+def answerfile_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be embedded as an answerfile (one line naming it), or None."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(ANSWERFILE_READ_MAX)
+    except OSError as e:
+        return f"{path}: cannot read: {e.strerror}"
+    try:
+        validate_answerfile(data, Path(path).name)
+    except InputError as e:
+        return str(e)
+    return None

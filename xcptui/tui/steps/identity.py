@@ -35,6 +35,8 @@ from xcptui.engine import (
 )
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
+from xcptui.tui.dialogs.common import ErrorDialog
+from xcptui.tui.jobs import readers
 from xcptui.tui.jobs.guard import guarded
 from xcptui.tui.steps.base import Step
 
@@ -78,6 +80,9 @@ def _params_ok(value: str) -> bool:
     return all("---" not in p for p in ops.split_params(value))
 
 
+VOLID_MAX = 32  # ISO 9660 volume identifier (d-characters)
+
+
 class IdentityStep(Step):
     KEY = "identity"
     TITLE = "Identity & boot"
@@ -98,7 +103,11 @@ class IdentityStep(Step):
         with Horizontal(classes="split"):
             with VerticalScroll(id="id-form", classes="split-main form"):
                 yield Label("Identity", classes="pane-title")
-                yield from self._row("Volume label", Input(id="f-volid"))
+                with Horizontal(classes="form-row"):
+                    yield Label("Volume label", classes="form-label")
+                    yield Input(id="f-volid")
+                    yield Label("", id="f-volid-count")
+                yield Static("", id="f-volid-why", classes="error-text")
                 yield from self._row("Build number", Input(id="f-build"))
                 yield from self._row("Version", Input(id="f-version"))
                 yield Label("Boot parameters (all installer entries)", classes="pane-title")
@@ -327,6 +336,10 @@ class IdentityStep(Step):
             if not p.is_file():
                 self.notify(f"{p}: no such file", severity="warning")
                 return
+            problem = readers.answerfile_problem(p)
+            if problem:
+                self.app.push_screen(ErrorDialog(problem, "Not an answerfile"))
+                return
         s.recipe = self.draft()
         self._loaded_state = self._state(s.recipe)
         self.notify("Identity and boot settings applied to the recipe.")
@@ -367,6 +380,10 @@ class IdentityStep(Step):
     def _af_browse(self) -> None:
         def chosen(path: Path | None) -> None:
             if path is not None:
+                problem = readers.answerfile_problem(path)  # refused when chosen
+                if problem:
+                    self.app.push_screen(ErrorDialog(problem, "Not an answerfile"))
+                    return
                 self.query_one("#f-af-file", Input).value = str(path)
 
         self.app.push_screen(FileOpen(Path.cwd(), "Answer file",
@@ -383,7 +400,17 @@ class IdentityStep(Step):
             errs = [] if event.validation_result.is_valid else \
                 event.validation_result.failure_descriptions
             self.query_one("#id-errors", Static).update("\n".join(errs))
+            if event.input.id == "f-volid":  # the reason next to the field, not below
+                self._volid_feedback(event.value, errs)
         self._schedule()
+
+    def _volid_feedback(self, value: str, errs: list[str]) -> None:
+        n = len(value.encode("utf-8", "surrogateescape"))
+        self.query_one("#f-volid-count", Label).update(
+            Text(f" {n}/{VOLID_MAX}", style="bold red" if n > VOLID_MAX else "dim"))
+        why = self.query_one("#f-volid-why", Static)
+        why.update("\n".join(errs))
+        why.display = bool(errs)
 
     def _schedule(self) -> None:
         if self._loading or self.session is None:
