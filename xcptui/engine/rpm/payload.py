@@ -121,31 +121,29 @@ def read_payload(path: Path) -> RpmPayload:
     name, owners = read_owners(path)
     out = RpmPayload(label, name)
     budget = limits.DecodeBudget(label, limits.MAX_RPM_PAYLOAD, "payload decompresses")
-    rpm_size = path.stat().st_size
+    # Only the RPM's size is known as "compressed input": the ratio's base, counted once.
+    budget.add("rpm", 0, path.stat().st_size)
     try:
         with libarchive.file_reader(str(path)) as archive:
             for e in archive:
                 if len(out.entries) >= limits.MAX_CPIO_ENTRIES:
                     raise InputError(f"{label}: payload has more than "
                                      f"{limits.MAX_CPIO_ENTRIES} entries (a bomb?)")
-                out.entries.append(_convert(e, owners, label, budget, rpm_size,
-                                            len(out.entries)))
+                out.entries.append(_convert(e, owners, label, budget, len(out.entries)))
     except libarchive.exception.ArchiveError as e:
         raise InputError(f"{label}: cannot read the RPM payload (truncated or corrupt: "
                          f"{_short(e)})") from None
     return out
 
 
-def _read_data(e: libarchive.ArchiveEntry, budget: limits.DecodeBudget, key: int,
-               rpm_size: int) -> bytes:
+def _read_data(e: libarchive.ArchiveEntry, budget: limits.DecodeBudget, key: int) -> bytes:
     """The entry's data, checked against the budget after every block it decodes."""
     parts: list[bytes] = []
     got = 0
     for block in e.get_blocks():
         parts.append(block)
         got += len(block)
-        # Only the RPM's size is known as "compressed input": a fair ratio base.
-        budget.add(key, got, rpm_size)
+        budget.add(key, got, 0)
     return b"".join(parts)
 
 
@@ -156,7 +154,7 @@ def _text(value: str | bytes | None) -> str:
 
 
 def _convert(e: libarchive.ArchiveEntry, owners: dict[str, tuple[str, str]], label: str,
-             budget: limits.DecodeBudget, rpm_size: int, index: int) -> PayloadEntry:
+             budget: limits.DecodeBudget, index: int) -> PayloadEntry:
     pathname = _text(e.pathname)
     rel = layout.safe_relpath(pathname) if "\0" not in pathname else None
     if not rel:
@@ -165,7 +163,7 @@ def _convert(e: libarchive.ArchiveEntry, owners: dict[str, tuple[str, str]], lab
     user, group = owners.get(rel, (e.uname or "root", e.gname or "root"))
     data = b""
     if kind in ("file", "hardlink"):
-        data = _read_data(e, budget, index, rpm_size)
+        data = _read_data(e, budget, index)
     target: str | None = None
     if kind == "symlink":
         target = _text(e.linkpath)
