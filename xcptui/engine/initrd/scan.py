@@ -11,6 +11,10 @@ index (``index_codec``) a later verify recognises blocks copied bit for bit into
 new image (``known_blocks``) and needs not decode them. A scan whose ``known``
 oracle recognises a block feeds the scanner a skeleton of it (headers and symlink
 targets exact, file data zeros): such a scan is for checking structure only.
+
+What a scan records is persisted (``index_codec``): when it starts to learn or judge
+something new (a new problem, a new field), bump ``index_cache.FORMAT`` so older
+index entries are ignored and rebuilt.
 """
 
 from __future__ import annotations
