@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
+from tests.tui.conftest import Assets
 from tests.tui.pilot_helpers import choose_file, goto, settle, text_of, wait_session
 from xcptui.tui.app import XcptuiApp
 from xcptui.tui.dialogs.common import ErrorDialog
@@ -111,3 +112,67 @@ async def test_non_xml_answerfile_is_refused_when_chosen(iso_dir: Path, tmp_path
         assert "af.xml line 1" in body and "not well-formed XML" in body
         await pilot.press("escape")
         assert app.screen.query_one("#f-af-file").value == ""
+
+
+async def test_opening_shows_progress_on_screen(iso_dir: Path, monkeypatch: object) -> None:
+    import threading
+    import time
+
+    import pytest
+
+    from xcptui.tui.steps import pick
+    from xcptui.tui.widgets.job_status import JobStatus
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    release = threading.Event()
+    real = pick.gather_facts
+
+    def slow(*a: object, **k: object) -> object:
+        release.wait(10)
+        return real(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pick, "gather_facts", slow)
+    app = XcptuiApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.query_one(pick.PickStep).open_iso(iso_dir / ISO)
+        end = time.monotonic() + 5
+        job = app.screen.query_one("#pick-job", JobStatus)
+        while not job.has_class("-running") and time.monotonic() < end:
+            await pilot.pause(0.05)
+        await pilot.pause(0.1)
+        r = job.region
+        assert job.display and r.height == 1 and 0 <= r.y < 24, r
+        assert "gather facts" in text_of(job.query_one("#what"))
+        shot = app.export_screenshot().replace("&#160;", " ")
+        assert "gather facts" in shot  # really on screen, not clipped below the fold
+        release.set()
+        await wait_session(pilot)
+
+
+async def test_driver_dialog_says_why_accept_is_grey_and_scrolls(iso_dir: Path,
+                                                                 assets: Assets) -> None:
+    from textual.widgets import Button, Checkbox
+
+    from xcptui.tui.dialogs.driver import DriverDialog
+
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_session(pilot)
+        await goto(pilot, "installer")
+        await pilot.press("d")
+        await choose_file(pilot, assets.bad_ko)
+        dialog = app.screen
+        assert isinstance(dialog, DriverDialog)
+        assert dialog.query_one("#ok", Button).disabled
+        why = dialog.query_one("#driver-why")
+        assert "vermagic mismatch" in text_of(why) and "Force" in text_of(why)
+        assert 0 <= why.region.y < 24 and why.region.width > 20
+        body = dialog.query_one("#driver-body")
+        assert body.max_scroll_y > 0  # at 80x24 the plan is below the fold...
+        await pilot.press("pagedown")
+        await settle(pilot)
+        assert body.scroll_y > 0  # ...and the keyboard reaches it
+        dialog.query_one("#driver-force", Checkbox).value = True
+        await settle(pilot)
+        assert text_of(why).strip() == ""

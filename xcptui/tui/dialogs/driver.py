@@ -29,7 +29,14 @@ class DriverAnalysis:
 
 
 class DriverDialog(ModalScreen[recipe_mod.Driver | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="driver-dialog.cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="driver-dialog.cancel"),
+        # the verdict and the plan scroll from anywhere in the dialog
+        Binding("pagedown", "scroll_body(1)", "Scroll down", show=False,
+                id="driver-dialog.page-down"),
+        Binding("pageup", "scroll_body(-1)", "Scroll up", show=False,
+                id="driver-dialog.page-up"),
+    ]
 
     def __init__(self, analysis: DriverAnalysis) -> None:
         super().__init__(classes="dialog")
@@ -56,11 +63,11 @@ class DriverDialog(ModalScreen[recipe_mod.Driver | None]):
                 yield Label("What the build will do:", classes="pane-title")
                 yield Static("", id="driver-effect")
             with Horizontal(id="dialog-buttons"):
+                yield Label("", id="driver-why", classes="error-text")
                 yield Button("Accept", id="ok", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#driver-body").can_focus = False  # Tab: kernels, Accept, Cancel
         self._update()
         ok = self.query_one("#ok", Button)
         # Enter accepts the recommended choice; Shift+Tab reaches the kernel list
@@ -97,8 +104,16 @@ class DriverDialog(ModalScreen[recipe_mod.Driver | None]):
             t.append("The kernel would refuse to load this module. Pick the kernel it was "
                      "built for, or tick force.", style="bold red")
         self.query_one("#driver-effect", Static).update(t)
-        self.query_one("#ok", Button).disabled = not (self._matches() or force.value) \
-            or isinstance(eff, str)
+        why = ("" if self._matches() or force.value else
+               "Accept needs: vermagic mismatch — tick Force")
+        if isinstance(eff, str):
+            why = "Accept needs: a plan the build can do (see the error above)"
+        self.query_one("#ok", Button).disabled = bool(why)
+        self.query_one("#driver-why", Label).update(why)
+
+    def action_scroll_body(self, direction: int) -> None:
+        body = self.query_one("#driver-body", VerticalScroll)
+        (body.scroll_page_down if direction > 0 else body.scroll_page_up)(animate=False)
 
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:

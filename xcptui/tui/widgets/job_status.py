@@ -14,7 +14,7 @@ class JobStatus(Horizontal):
     """Hidden when idle; ``start()``, feed ``progress(ev)``, then ``stop()``."""
 
     DEFAULT_CSS = """
-    JobStatus { height: 1; display: none; }
+    JobStatus { height: 1; display: none; dock: bottom; }  /* never pushed off screen */
     JobStatus.-running { display: block; }
     JobStatus > Label { width: 1fr; text-overflow: ellipsis; text-wrap: nowrap; }
     JobStatus > ProgressBar { width: auto; }
