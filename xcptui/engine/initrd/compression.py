@@ -252,14 +252,13 @@ class SeqDecoder:
         pos = self.start
         buf = b""  # input read but not yet handed to the decompressor
         produced = 0
+        at_end = False
         while not d.eof:
             if d.needs_input or buf:
                 if not buf:
                     buf = self.src.pread(CHUNK, pos)
                     pos += len(buf)
-                    if not buf:
-                        raise InputError(f"{self.name}: {self.codec} data truncated after "
-                                         f"{human(pos - self.start)}")
+                    at_end = not buf  # zlib may still hold output: one more call decides
                 data, buf = buf, b""
             else:
                 data = b""  # the decompressor still holds output: drain it first
@@ -274,6 +273,9 @@ class SeqDecoder:
                 self.budget.add((self.codec, self.start), produced,
                                 pos - self.start - len(buf))
                 yield out
+            elif at_end:
+                raise InputError(f"{self.name}: {self.codec} data truncated after "
+                                 f"{human(pos - self.start)}")
             elif not data:
                 d.stalled()
         self.end = pos - len(d.unused_data) - len(buf)
