@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     # reading
     "IsoSource": "iso.read:IsoSource", "IsoEntry": "iso.read:IsoEntry",
     "inspect_hybrid": "iso.hybrid:inspect",
+    "read_efiboot_grub": "iso.efiboot:read_grub_cfg_from_bytes",
     "validate_volume_id": "iso.identity:validate_volume_id",
     "volume_id_problem": "iso.identity:volume_id_problem",
     "InstallImage": "initrd.image:InstallImage", "ImageEntry": "initrd.entry:Entry",
@@ -72,10 +73,10 @@ __all__ = [
     "check_cancel", "check_output_path", "check_packages", "default_output", "diff_isos",
     "equivalent_command", "evrcmp", "extract_image", "gather_facts", "inspect_hybrid",
     "list_packages", "make_driver_disk", "pending", "plan_boot_effects", "plan_build",
-    "plan_image", "printable", "read_modinfo", "read_rpm", "recipe", "remove_live_temp_files",
-    "require_tool", "smoke_boot", "validate_answerfile", "validate_build_number",
-    "validate_version", "validate_volume_id", "verify_iso", "volume_id_problem",
-    "wait_builds_idle", "which_tool",
+    "plan_image", "printable", "read_efiboot_grub", "read_modinfo", "read_rpm", "recipe",
+    "remove_live_temp_files", "require_tool", "smoke_boot", "validate_answerfile",
+    "validate_build_number", "validate_version", "validate_volume_id", "verify_iso",
+    "volume_id_problem", "wait_builds_idle", "which_tool",
 ]
 
 
@@ -132,6 +133,7 @@ if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
     from xcptui.engine.initrd.image import InstallImage
     from xcptui.engine.initrd.kmod import DEPMOD_INPUTS, ModInfo, read_modinfo
     from xcptui.engine.initrd.planner import plan as plan_image
+    from xcptui.engine.iso.efiboot import read_grub_cfg_from_bytes as read_efiboot_grub
     from xcptui.engine.iso.hybrid import inspect as inspect_hybrid
     from xcptui.engine.iso.identity import validate_volume_id, volume_id_problem
     from xcptui.engine.iso.read import IsoEntry, IsoSource

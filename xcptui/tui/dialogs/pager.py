@@ -25,7 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input, Static
 
-from xcptui.engine.text import printable
+from xcptui.engine import printable
 from xcptui.tui.state.session import Session
 from xcptui.tui.widgets import fmt
 from xcptui.tui.widgets.browse_model import IMG, ISO, NodeInfo
@@ -156,7 +156,8 @@ class PagerView(ScrollView, can_focus=True):
         if n >= len(self.lines):
             return Strip.blank(width)
         g = self._gutter()
-        text = Text(f"{n + 1:>{g - 1}} ", style=GUTTER, no_wrap=True, end="")
+        text = Text(no_wrap=True, end="")
+        text.append(f"{n + 1:>{g - 1}} ", style=GUTTER)
         body = Text(self.lines[n], no_wrap=True, end="")
         for i, (ln, a, b) in enumerate(self.matches):
             if ln == n:

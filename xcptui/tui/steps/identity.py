@@ -91,7 +91,15 @@ class IdentityStep(Step):
     BINDINGS = [
         Binding("ctrl+y", "apply", "Apply", priority=True, id="identity.apply"),
         Binding("ctrl+r", "revert", "Revert", show=False, id="identity.revert"),
+        Binding("f4", "boot_diff", "Side by side", id="identity.boot-diff"),
     ]
+
+    def action_boot_diff(self) -> None:
+        """Boot configs old | new (dialogs/boot_diff.py)."""
+        from xcptui.tui.dialogs.boot_diff import BootDiffScreen
+
+        if self.session is not None:
+            self.app.push_screen(BootDiffScreen())
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)

@@ -57,7 +57,15 @@ class ReviewStep(Step):
     BINDINGS = [
         Binding("delete", "undo", "Undo", key_display="del", id="review.undo"),
         Binding("p", "plan", "Re-plan", id="review.plan"),
+        Binding("v", "boot_diff", "Boot side by side", id="review.boot-diff"),
     ]
+
+    def action_boot_diff(self) -> None:
+        """Boot configs old | new (dialogs/boot_diff.py)."""
+        from xcptui.tui.dialogs.boot_diff import BootDiffScreen
+
+        if self.session is not None:
+            self.app.push_screen(BootDiffScreen())
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
