@@ -25,9 +25,8 @@ from textual.widgets import Checkbox, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from xcptui.engine import ImageEntry, InstallImage
+from xcptui.engine import ImageEntry, InstallImage, printable
 from xcptui.engine.layout import INSTALL_IMG
-from xcptui.engine.text import printable
 from xcptui.tui.state.session import Session
 from xcptui.tui.widgets import fmt
 
