@@ -176,3 +176,47 @@ async def test_driver_dialog_says_why_accept_is_grey_and_scrolls(iso_dir: Path,
         dialog.query_one("#driver-force", Checkbox).value = True
         await settle(pilot)
         assert text_of(why).strip() == ""
+
+
+async def test_file_dialogs_focus_the_path_input(iso_dir: Path) -> None:
+    from textual.widgets import Input
+
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_session(pilot)
+        await goto(pilot, "packages")
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.focused, Input)
+        await pilot.press("x")
+        assert app.focused.value.endswith("x")
+
+
+async def test_pick_letters_search_the_tree_not_fire_bindings(iso_dir: Path) -> None:
+    from textual.widgets import Label
+
+    from xcptui.tui.steps.wizard import WizardScreen
+    from xcptui.tui.widgets.iso_file_tree import IsoFileTree
+
+    (iso_dir / "rdir").mkdir()
+    (iso_dir / "rdir" / "sub").mkdir()
+    app = XcptuiApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0.3)
+        tree = app.screen.query_one(IsoFileTree)
+        tree.focus()
+        await pilot.press("r")  # jumps to rdir, does not open "Load recipe"
+        await settle(pilot, 0.3)
+        assert isinstance(app.screen, WizardScreen)
+        node = tree.cursor_node
+        assert node is not None and str(node.label) == "rdir"
+        await pilot.press("enter")  # a folder: expands, focus stays in the list
+        await settle(pilot, 0.3)
+        assert app.focused is tree
+        await pilot.press("r", "d")
+        await settle(pilot, 0.3)
+        assert isinstance(app.screen, WizardScreen) and app.session is None
+        # in a text field the nav line says Alt+1-7 (digits type there)
+        app.screen.query_one("#pick-path").focus()
+        await settle(pilot)
+        assert "alt+1-7" in str(app.screen.query_one("#nav-hint", Label).render())

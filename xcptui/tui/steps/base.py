@@ -59,6 +59,8 @@ class Step(Vertical):
         for w in self.app.workers:
             if w is exclude or not w.is_running or (groups and w.group not in groups):
                 continue
+            if w.name == "_loader":  # DirectoryTree's directory reader never ends
+                continue
             if self in w.node.ancestors_with_self:
                 return True
         return False

@@ -15,7 +15,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Log, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
-from textual_fspicker import FileSave, Filters
 
 from xcptui.engine import (
     BuildResult,
@@ -30,6 +29,7 @@ from xcptui.engine import (
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
 from xcptui.tui.dialogs.common import confirm
+from xcptui.tui.dialogs.files import FileSave, Filters
 from xcptui.tui.jobs.progress import posting_progress
 from xcptui.tui.messages import JobProgress, RecipeSaved
 from xcptui.tui.steps.base import Step

@@ -15,12 +15,12 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.validation import Function
 from textual.worker import get_current_worker
-from textual_fspicker import FileOpen
 
 from xcptui.engine import Progress, extract_image
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
 from xcptui.tui.dialogs.common import InputDialog
+from xcptui.tui.dialogs.files import FileOpen
 from xcptui.tui.jobs import readers
 from xcptui.tui.jobs.guard import guarded
 from xcptui.tui.jobs.progress import posting_progress

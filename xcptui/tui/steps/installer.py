@@ -14,12 +14,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
-from textual_fspicker import FileOpen, Filters
 
 from xcptui.engine import AddDriver, AddRpmPayload, XcptuiError, plan_image
 from xcptui.engine.recipe import edits as ops
 from xcptui.tui.dialogs.common import ChoiceDialog
 from xcptui.tui.dialogs.driver import DriverAnalysis, DriverDialog
+from xcptui.tui.dialogs.files import FileOpen, Filters
 from xcptui.tui.jobs import readers
 from xcptui.tui.jobs.guard import guarded
 from xcptui.tui.jobs.progress import posting_progress

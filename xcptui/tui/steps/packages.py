@@ -14,12 +14,12 @@ from textual.timer import Timer
 from textual.validation import Function
 from textual.widgets import DataTable, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
-from textual_fspicker import FileOpen
 
 from xcptui.engine import CheckReport, XcptuiError, check_packages, evrcmp
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
 from xcptui.tui.dialogs.common import ErrorDialog, InputDialog
+from xcptui.tui.dialogs.files import FileOpen
 from xcptui.tui.dialogs.repo_options import RepoOptions, RepoOptionsDialog
 from xcptui.tui.jobs import readers
 from xcptui.tui.jobs.guard import guarded

@@ -12,11 +12,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import ContentSwitcher, DirectoryTree, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
-from textual_fspicker import FileOpen, Filters
 
 from xcptui.engine import InputError, IsoFacts, IsoSource, gather_facts
 from xcptui.engine import recipe as recipe_mod
 from xcptui.tui.dialogs.common import ChoiceDialog
+from xcptui.tui.dialogs.files import FileOpen, Filters
 from xcptui.tui.jobs.progress import posting_progress
 from xcptui.tui.messages import (
     JobProgress,
@@ -105,6 +105,9 @@ class PickStep(Step):
         self.show_chooser()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("open_demo", "load_recipe") and isinstance(
+                self.app.focused, (IsoFileTree, Input)):
+            return False  # letters search the tree / type into the path field
         if action == "chooser":
             return self.query_one(ContentSwitcher).current == "facts"
         if action == "parent":

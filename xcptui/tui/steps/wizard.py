@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Button, ContentSwitcher, Footer, Label, OptionList, Static
-from textual_fspicker import FileSave, Filters
+from textual.widgets import Button, ContentSwitcher, Footer, Input, Label, OptionList, Static
 
 from xcptui.engine import XcptuiError, pending
 from xcptui.engine import recipe as recipe_mod
+from xcptui.tui.dialogs.files import FileSave, Filters
 from xcptui.tui.messages import WizardReady
 from xcptui.tui.state.session import Session, SessionHost
 from xcptui.tui.steps.base import Step
@@ -179,6 +179,18 @@ class WizardScreen(Screen[None]):
             self.step(cls.KEY).recipe_changed()
         self._refresh_frame()
 
+    def _nav_hint(self, hint: str | None = None) -> None:
+        """The nav line; in a text field digits type, so it says Alt+1-7 then."""
+        if hint is not None:
+            self._hint = hint
+        typing = isinstance(self.focused, Input)
+        jump = "alt+1-7 jump" if typing else "1-7 jump"
+        self.query_one("#nav-hint", Label).update(
+            f"[dim]{getattr(self, '_hint', '')}  ·  ^n next  ^b back  {jump}  ? help[/]")
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._nav_hint()
+
     def _refresh_frame(self) -> None:
         s = self.session
         enabled = {k for k in KEYS if self.can_go(k)}
@@ -192,8 +204,7 @@ class WizardScreen(Screen[None]):
         nxt = self.query_one("#nav-next", Button)
         nxt.disabled = i + 1 >= len(KEYS) or not self.can_go(KEYS[i + 1])
         hint = f"next: {STEPS[i + 1][1]}" if i + 1 < len(KEYS) else "last step"
-        self.query_one("#nav-hint", Label).update(
-            f"[dim]{hint}  ·  ^n next  ^b back  1-7 jump  ? help[/]")
+        self._nav_hint(hint)
         status = ""
         if s is None:
             self.query_one(TitleBar).show(None, "", 0, "")
