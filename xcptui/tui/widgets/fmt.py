@@ -5,12 +5,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xcptui.engine import units
+from rich.markup import escape as _markup_escape
+from rich.text import Text
+
+from xcptui.engine import printable, units
 
 
 def size(n: int | None) -> str:
     """Humanized binary size: '963.6 KiB' (xcptui.engine.units.size; '' for None)."""
     return "" if n is None else units.size(n)
+
+
+def shown(s: str) -> str:
+    """Untrusted text (a name, label, RPM tag...) for a widget that parses markup:
+    terminal controls made visible, then Rich markup escaped ("[bold]" stays literal)."""
+    return _markup_escape(printable(s))
+
+
+def plain(s: str, style: str = "") -> Text:
+    """Untrusted text as a Rich Text: never parsed as markup, controls made visible."""
+    return Text(printable(s), style=style)
 
 
 def rate(nbytes: int, seconds: float) -> str:
