@@ -178,3 +178,18 @@ def test_build_edits_grub_cfg_where_it_lives(demo_iso: Path, tmp_path: Path) -> 
     assert mods and all("xyz=1" in m for m in mods)
     rep = verify.verify(out)
     assert _status(rep)["boot-configs"] == "pass", rep.lines()
+
+
+def test_diff_compares_grub_usb(iso82: Path, iso82_usb: Path, tmp_path: Path) -> None:
+    from xcptui.engine.diff.compare import diff_isos
+
+    added = diff_isos(iso82, iso82_usb)
+    assert [(c.name, c.change) for c in added.boot] == [("grub-usb.cfg", "added")]
+    cfg = tmp_path / "grub-usb.cfg"
+    text = iso_member(iso82, "EFI/xenserver/grub.cfg").decode()
+    cfg.write_text(text.replace("console=tty0", "console=tty0 debug", 1))
+    edited = _with_files(iso82, tmp_path / "edited.iso", {"/EFI/xenserver/grub-usb.cfg": cfg},
+                         tmp_path)
+    rep = diff_isos(iso82_usb, edited)
+    assert [c.name for c in rep.boot] == ["grub-usb.cfg"]  # grub.cfg and the rest unchanged
+    assert any(e.dom0_added == ["debug"] for e in rep.boot[0].entries)

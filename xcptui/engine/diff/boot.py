@@ -1,7 +1,8 @@
 """Boot menus by parameter: per config, per entry label, the Xen and dom0 lines.
 
-The three configs are read the way the build reads them (isolinux.cfg, the ISO-side
-grub.cfg, grub.cfg inside boot/efiboot.img). Entries pair by label within one config
+The configs are read the way the build reads them (isolinux.cfg, the ISO-side
+grub.cfg, grub-usb.cfg where pre-2023 8.2.x media carry it, and the grub.cfg inside
+boot/efiboot.img wherever it lies there). Entries pair by label within one config
 (the same file in both ISOs); a repeated label pairs by its occurrence ("label #2").
 Parameters compare as multisets: a parameter given twice and now once is one removal.
 """
@@ -16,14 +17,14 @@ from xcptui.engine.errors import XcptuiError
 from xcptui.engine.iso import efiboot
 from xcptui.engine.iso.read import IsoSource
 from xcptui.engine.layout import (
-    EFIBOOT_GRUB,
     EFIBOOT_GRUB_NAME,
     EFIBOOT_IMG,
     GRUB_CFG,
+    GRUB_USB_CFG,
     ISOLINUX_CFG,
 )
 
-NAMES = ("isolinux.cfg", "grub.cfg", "efiboot.img grub.cfg")
+NAMES = ("isolinux.cfg", "grub.cfg", "grub-usb.cfg", "efiboot.img grub.cfg")
 
 
 def load(src: IsoSource, notes: list[str]) -> dict[str, BootConfig]:
@@ -34,13 +35,16 @@ def load(src: IsoSource, notes: list[str]) -> dict[str, BootConfig]:
                                               ISOLINUX_CFG.lstrip("/"))
     if src.exists(GRUB_CFG):
         out[NAMES[1]] = BootConfig.from_bytes(src.read(GRUB_CFG), "grub", GRUB_CFG.lstrip("/"))
+    if src.exists(GRUB_USB_CFG):
+        out[NAMES[2]] = BootConfig.from_bytes(src.read(GRUB_USB_CFG), "grub",
+                                              GRUB_USB_CFG.lstrip("/"))
     if src.exists(EFIBOOT_IMG):
         try:
-            data = efiboot.read_file_from_bytes(src.read(EFIBOOT_IMG), EFIBOOT_GRUB)
+            inner, data = efiboot.read_grub_cfg_from_bytes(src.read(EFIBOOT_IMG))
         except XcptuiError as e:  # mtools missing, or no grub.cfg inside
             notes.append(f"{src.path.name}: {EFIBOOT_GRUB_NAME} not compared: {e}")
         else:
-            out[NAMES[2]] = BootConfig.from_bytes(data, "grub", EFIBOOT_GRUB_NAME)
+            out[NAMES[3]] = BootConfig.from_bytes(data, "grub", f"efiboot.img:{inner}")
     return out
 
 
