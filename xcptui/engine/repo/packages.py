@@ -36,23 +36,47 @@ from xcptui.engine.repo.pkg_apply import (
     prepare,
 )
 from xcptui.engine.repo.pkg_source import copy_out, list_packages, load_source, require_packages
+from xcptui.engine.repo.signing import SigningOutcome
 from xcptui.engine.repo.solver import (
     InstallerCheck,
     RepoSolver,
     check_installer,
 )
 from xcptui.engine.rpm.header import (
+    Dep,
     RpmInfo,
     read_rpm,
 )
 from xcptui.engine.rpm.writer import rebuild_package
 
-__all__ = ["META", "CheckReport", "PackagesPlan", "check", "list_packages", "next_release",
-           "plan"]
+__all__ = ["META", "CheckReport", "MetaRebuild", "PackagesPlan", "check", "list_packages",
+           "next_release", "plan"]
 
 
 # ---------------------------------------------------------------------------------------
 # results
+
+
+@dataclass(frozen=True)
+class MetaRebuild:
+    """xcp-ng-deps as the recipe rebuilds it: its Requires before and after."""
+
+    old_nevra: str
+    new_nevra: str
+    old_requires: list[str]  # without rpmlib() and pre-install requirements
+    new_requires: list[str]
+
+    @property
+    def added(self) -> list[str]:
+        return [r for r in self.new_requires if r not in self.old_requires]
+
+    @property
+    def removed(self) -> list[str]:
+        return [r for r in self.old_requires if r not in self.new_requires]
+
+
+def _plain_requires(deps: list[Dep]) -> list[str]:
+    return [str(d) for d in deps if not d.pre and not d.name.startswith("rpmlib(")]
 
 
 @dataclass
@@ -68,6 +92,11 @@ class CheckReport:
     signing: str = ""
     notes: list[str] = field(default_factory=list)  # informational lines
     with_recipe: bool = False
+    #: the output's signing (the source's when the repository does not change)
+    output_signing: SigningOutcome | None = None
+    meta: MetaRebuild | None = None  # set when the recipe rebuilds xcp-ng-deps
+    #: every package of the (resulting) repository that neither install job installs
+    skipped: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         what = "with the recipe applied" if self.with_recipe else "as it is"
@@ -92,7 +121,10 @@ class CheckReport:
             "ok": self.ok, "problems": self.problems, "not_installed": self.not_installed,
             "install": self.install, "alt_install": self.alt_install,
             "packages": self.packages, "signing": self.signing, "notes": self.notes,
-            "with_recipe": self.with_recipe,
+            "with_recipe": self.with_recipe, "skipped": self.skipped,
+            "meta": None if self.meta is None else {
+                "old": self.meta.old_nevra, "new": self.meta.new_nevra,
+                "old_requires": self.meta.old_requires, "new_requires": self.meta.new_requires},
         }
 
 
@@ -149,8 +181,22 @@ def check(iso: IsoReader, recipe: Recipe | None = None, progress: Progress | Non
                              if mode == "gpg" else
                              "signing: the build would make the ISO unsigned ([keys] "
                              "commented out, repomd.xml.asc removed)")
-            return _report(st.result, st.not_installed, len(st.final), state.describe(),
-                           st.src.notes, with_recipe=True, extra=notes)
+            effective = bool(st.removed or st.added or st.replaced or st.meta_new)
+            sig = recipe.signing
+            out_sig = signing.outcome(state, changes_repo=effective,
+                                      mode=sig.mode if sig else None, key=sig.key if sig else None,
+                                      installer_gpgcheck=sig.installer_gpgcheck if sig else None)
+            rep = _report(st.result, st.not_installed, len(st.final), out_sig.text,
+                          st.src.notes, with_recipe=True, extra=notes)
+            rep.output_signing = out_sig
+            if st.meta_new is not None and st.meta_base is not None:
+                rep.meta = MetaRebuild(st.meta_base.nevra, st.meta_new.nevra,
+                                       _plain_requires(st.meta_base.requires),
+                                       _plain_requires(st.meta_new.requires))
+            if st.result is not None:
+                rep.skipped = st.result.not_installed(sorted({i.name for i in
+                                                              st.final.values()}))
+            return rep
         src = load_source(iso, work, full=False, progress=progress, cancel=cancel)
         progress.step("check dependencies")
         solver = RepoSolver.from_packages(src.infos.values())
@@ -159,6 +205,8 @@ def check(iso: IsoReader, recipe: Recipe | None = None, progress: Progress | Non
         never = res.not_installed(sorted({i.name for i in src.infos.values()}))
         rep = _report(res, never, len(src.infos), state.describe(), src.notes,
                       with_recipe=False, extra=[])
+        rep.output_signing = SigningOutcome(state.signed, state.signed, state.describe())
+        rep.skipped = list(never)
         if state.keys and not state.repomd_asc:
             rep.problems.append(state.describe())
         for k in state.keys:

@@ -73,6 +73,45 @@ class SigningState:
                 "repomd_asc": self.repomd_asc, "description": self.describe()}
 
 
+@dataclass(frozen=True)
+class SigningOutcome:
+    """What the OUTPUT repository's signing will be (what its installer will check)."""
+
+    signed: bool  # the output's .treeinfo lists a key: the installer checks signatures
+    source_signed: bool
+    text: str
+
+    @property
+    def lost(self) -> bool:
+        """The source was signed and the output will not be."""
+        return self.source_signed and not self.signed
+
+
+def outcome(state: SigningState, *, changes_repo: bool, mode: str | None,
+            key: str | None = None, installer_gpgcheck: str | None = None) -> SigningOutcome:
+    """The output's signing when the build changes the repository or not (as :func:`plan`
+    will make it, without signing anything)."""
+    if not changes_repo:
+        return SigningOutcome(state.signed, state.signed,
+                              f"repository unchanged, output as the source: {state.describe()}")
+    if (mode or "unsigned") == "gpg":
+        off = installer_gpgcheck_off(mode, installer_gpgcheck, True)
+        rpms = (f"; RPM signatures NOT checked (installer gpgcheck off: {off})" if off else
+                "; every RPM must be signed by that key (installer_gpgcheck = \"keep\")")
+        return SigningOutcome(True, state.signed, f"output signed with gpg key {key}: new "
+                              f"repomd.xml.asc, .treeinfo [keys] lists the key{rpms}")
+    hint = (' (add [signing] mode = "gpg" and key = "KEYID" to sign it)' if mode is None
+            else ' ([signing] mode = "unsigned")')
+    if state.signed:
+        return SigningOutcome(False, True,
+                              "source signed; output will be UNSIGNED: .treeinfo [keys] "
+                              "commented out, repomd.xml.asc removed, the installer checks "
+                              f"no signatures{hint}")
+    stale = ", the stale repomd.xml.asc removed" if state.repomd_asc else ""
+    return SigningOutcome(False, False, f"output unsigned like the source{stale}: the "
+                          "installer checks no signatures")
+
+
 def detect(iso: IsoReader) -> SigningState:
     ti = read_treeinfo(iso)
     files = []
