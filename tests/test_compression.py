@@ -30,7 +30,7 @@ def test_detect(head: bytes, codec: str | None) -> None:
 
 def test_hex_head_and_human() -> None:
     assert c.hex_head(b"\x12\x34\xab") == "12 34 ab"
-    assert c.human(1_234_567) == "1.2 MB" and c.human(999) == "999 bytes"
+    assert c.human(1_234_567) == "1.2 MiB" and c.human(999) == "999 B"
 
 
 @pytest.mark.parametrize("codec", ["gzip", "xz", "zstd"])

@@ -18,11 +18,14 @@ from typing import Any, TextIO
 from xcptui import __version__
 from xcptui.engine import (
     Cancelled,
+    EtaSmoother,
     Interrupted,
     Progress,
     ProgressEvent,
     VerifyFailed,
     XcptuiError,
+    progress_amount,
+    units,
 )
 from xcptui.engine.layout import PACKAGES
 from xcptui.engine.text import printable
@@ -35,9 +38,14 @@ EXIT_INTERNAL = 70
 
 
 def _size(n: int) -> str:
-    import humanize
+    return units.size(n)
 
-    return str(humanize.naturalsize(n, binary=True))
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    m, s = divmod(int(seconds), 60)
+    return f"{m}m{s:02d}s"
 
 
 class _Escaping(io.TextIOBase):
@@ -66,12 +74,23 @@ class _Escaping(io.TextIOBase):
 
 
 class StderrProgress:
-    """Prints build progress to stderr: one line per step, a live line on a terminal."""
+    """Prints build progress to stderr: one line per step, a live line on a terminal.
+
+    A staged job (a build) also shows its overall percentage and a smoothed ETA.
+    """
 
     def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False) -> None:
         self.stream, self.quiet = stream, quiet
         self.tty = stream.isatty()
         self._live = False
+        self._eta = EtaSmoother()
+
+    def _overall(self, ev: ProgressEvent) -> str:
+        if ev.fraction is None:
+            return ""
+        eta = self._eta.update(time.monotonic(), ev.overall_done, ev.overall_total)
+        left = f", ETA {_duration(eta)}" if eta is not None else ""
+        return f" [{100 * ev.fraction:.0f}% overall{left}]"
 
     def __call__(self, ev: ProgressEvent) -> None:
         if self.quiet and ev.kind != "warn":
@@ -79,15 +98,20 @@ class StderrProgress:
         # step names and messages carry names from the input: shown escaped
         ev = dataclasses.replace(ev, step=printable(ev.step), message=printable(ev.message))
         if ev.kind == "bytes" and self.tty:
-            pct = f"{100 * ev.done / ev.total:5.1f}%" if ev.total else _size(ev.done)
-            rate = f" {_size(int(ev.done / ev.elapsed))}/s" if ev.elapsed > 0.2 else ""
-            self.stream.write(f"\r  {ev.step}: {pct}{rate}\x1b[K")
+            count = progress_amount(ev.done, ev.unit)
+            pct = f"{100 * ev.done / ev.total:5.1f}%" if ev.total else count
+            rate = f" {_size(int(ev.done / ev.elapsed))}/s" \
+                if ev.unit == "B" and ev.elapsed > 0.2 else ""
+            self.stream.write(f"\r  {ev.step}: {pct}{rate}{self._overall(ev)}\x1b[K")
             self._live = True
         elif ev.kind == "done":
             self._end_live()
+            if ev.fraction == 1.0 and not ev.total:
+                return  # the job's end: the command prints its own result line
             if not ev.total and ev.elapsed < 0.5:
                 return  # quick bookkeeping steps: the "»" line was enough
-            extra = f" ({_size(ev.total)})" if ev.total else ""
+            count = progress_amount(ev.total, ev.unit) if ev.total else ""
+            extra = f" ({count})" if count else ""
             self.stream.write(f"  done: {ev.step}{extra} in {ev.elapsed:.1f}s\n")
         elif ev.kind == "step":
             self._end_live()

@@ -31,7 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
-from xcptui.engine import limits
+from xcptui.engine import limits, units
 from xcptui.engine.errors import InputError
 from xcptui.engine.initrd.encoders import (  # noqa: F401 (re-exported: the writers)
     Encoder,
@@ -136,12 +136,8 @@ def hex_head(head: bytes, n: int = 8) -> str:
 
 
 def human(n: float) -> str:
-    """1234567 -> "1.2 MB" (decimal units, as in the messages users read)."""
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{int(n)} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
+    """1234567 -> "1.2 MiB": the engine's one size formatter (units.size), binary units."""
+    return units.size(n)
 
 
 # ---------------------------------------------------------------------------
