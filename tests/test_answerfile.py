@@ -256,10 +256,12 @@ def test_plan_embedded(tmp_path: Path) -> None:
     p = af.plan_answerfile(r, _facts())
     assert p.params_to_append == ["install", "answerfile=file:///answerfile.xml"]
     assert "answerfile" in p.params_to_remove and "no-gpgcheck" not in p.params_to_remove
-    assert p.entries == []
+    assert p.entries == ["install", "no-serial", "multipath", "install-alt"]  # not shell, safe
     assert p.embedded == [af.EmbeddedFile("/answerfile.xml", GOOD, 0o644),
                           af.EmbeddedFile("/root/post.sh", b"#!/bin/sh\necho done\n", 0o755)]
-    assert p.messages == [] and p.warnings == []  # nothing beyond what the planners report
+    assert p.messages == ["answerfile on boot entries install, no-serial, multipath, "
+                          "install-alt; left interactive: safe, shell"]
+    assert p.warnings == []  # nothing beyond what the planners report
 
 
 def test_plan_custom_dest_and_entries(tmp_path: Path) -> None:
@@ -452,6 +454,8 @@ def test_build_embeds_answerfile_and_sets_all_three_configs(demo_iso: Path, tmp_
                              ("efiboot", efi_cfg, "grub")):
         cfg = bootcfg.parse(text, kind)
         for e in cfg.installer_entries():
+            if e.role in ("shell", "safe"):  # left interactive by default
+                continue
             assert "install" in e.dom0_args, (name, e.label)
             assert "answerfile=file:///answerfile.xml" in e.dom0_args, (name, e.label)
             assert "no-repo-gpgcheck" not in e.dom0_args, (name, e.label)

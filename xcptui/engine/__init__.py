@@ -23,7 +23,8 @@ _EXPORTS: dict[str, str] = {
     "BuildError": "errors:BuildError", "Cancelled": "errors:Cancelled",
     "Interrupted": "errors:Interrupted", "VerifyFailed": "errors:VerifyFailed",
     "Progress": "events:Progress", "ProgressEvent": "events:ProgressEvent",
-    "check_cancel": "events:check",
+    "check_cancel": "events:check", "EtaSmoother": "events:EtaSmoother",
+    "progress_amount": "events:amount",
     "require_tool": "tools:require", "which_tool": "tools:which",
     # the recipe
     "Recipe": "recipe.model:Recipe", "recipe": "recipe:",
@@ -62,21 +63,24 @@ _EXPORTS: dict[str, str] = {
     "remove_live_temp_files": "build.atomic:remove_live",
     "smoke_boot": "verify.qemuboot:smoke_boot", "BootReport": "verify.qemuboot:BootReport",
     "printable": "text:printable", "validate_answerfile": "boot.answerfile:validate",
+    "ANSWERFILE_INTERACTIVE_ROLES": "boot.answerfile:INTERACTIVE_ROLES",
+    "ANSWERFILE_ALL_ENTRIES": "boot.answerfile:ALL_ENTRIES",
 }
 
 __all__ = [
-    "AddDriver", "AddRpmPayload", "BootEffects", "BootReport", "BuildError", "BuildPlan",
-    "BuildResult", "Cancelled", "CheckReport", "DEPMOD_INPUTS", "DiffReport", "ImageEntry",
-    "InputError", "InstallImage", "Interrupted", "IsoEntry", "IsoFacts", "IsoSource", "ModInfo",
+    "ANSWERFILE_ALL_ENTRIES", "ANSWERFILE_INTERACTIVE_ROLES", "AddDriver", "AddRpmPayload",
+    "BootEffects", "BootReport", "BuildError", "BuildPlan", "BuildResult", "Cancelled",
+    "CheckReport", "DEPMOD_INPUTS", "DiffReport", "EtaSmoother", "ImageEntry", "InputError",
+    "InstallImage", "Interrupted", "IsoEntry", "IsoFacts", "IsoSource", "ModInfo",
     "PendingChange", "Progress", "ProgressEvent", "Recipe", "RecipeError", "RpmInfo",
     "ToolMissing", "TreeInfo", "VerifyFailed", "VerifyReport", "XcptuiError", "build_iso",
     "check_cancel", "check_output_path", "check_packages", "default_output", "diff_isos",
     "equivalent_command", "evrcmp", "extract_image", "gather_facts", "inspect_hybrid",
     "list_packages", "make_driver_disk", "pending", "plan_boot_effects", "plan_build",
-    "plan_image", "printable", "read_efiboot_grub", "read_modinfo", "read_rpm", "recipe",
-    "remove_live_temp_files", "require_tool", "smoke_boot", "validate_answerfile",
-    "validate_build_number", "validate_version", "validate_volume_id", "verify_iso",
-    "volume_id_problem", "wait_builds_idle", "which_tool",
+    "plan_image", "printable", "progress_amount", "read_efiboot_grub", "read_modinfo",
+    "read_rpm", "recipe", "remove_live_temp_files", "require_tool", "smoke_boot",
+    "validate_answerfile", "validate_build_number", "validate_version", "validate_volume_id",
+    "verify_iso", "volume_id_problem", "wait_builds_idle", "which_tool",
 ]
 
 
@@ -97,6 +101,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
     from xcptui.engine import recipe
+    from xcptui.engine.boot.answerfile import ALL_ENTRIES as ANSWERFILE_ALL_ENTRIES
+    from xcptui.engine.boot.answerfile import INTERACTIVE_ROLES as ANSWERFILE_INTERACTIVE_ROLES
     from xcptui.engine.boot.answerfile import validate as validate_answerfile
     from xcptui.engine.build import pending
     from xcptui.engine.build.atomic import remove_live as remove_live_temp_files
@@ -125,7 +131,8 @@ if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
         VerifyFailed,
         XcptuiError,
     )
-    from xcptui.engine.events import Progress, ProgressEvent
+    from xcptui.engine.events import EtaSmoother, Progress, ProgressEvent
+    from xcptui.engine.events import amount as progress_amount
     from xcptui.engine.events import check as check_cancel
     from xcptui.engine.initrd.edits import AddDriver, AddRpmPayload
     from xcptui.engine.initrd.entry import Entry as ImageEntry

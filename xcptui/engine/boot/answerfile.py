@@ -45,13 +45,19 @@ if TYPE_CHECKING:
     from xcptui.engine.recipe import Recipe
     from xcptui.engine.recipe.model import AnswerfileSection
 
-__all__ = ["ANSWERFILE_PARAMS", "DEFAULT_DEST", "GPG_ATTR_82", "GPG_FLAGS", "KNOWN_ELEMENTS",
-           "MAX_SIZE", "URL_SCHEMES", "Answerfile", "AnswerfilePlan", "EmbeddedFile",
+__all__ = ["ALL_ENTRIES", "ANSWERFILE_PARAMS", "DEFAULT_DEST", "GPG_ATTR_82", "GPG_FLAGS",
+           "INTERACTIVE_ROLES", "KNOWN_ELEMENTS", "MAX_SIZE", "URL_SCHEMES", "Answerfile",
+           "AnswerfilePlan", "EmbeddedFile",
            "Findings", "IsoAnswerfileFacts", "XmlElement", "check", "check_dest", "check_url",
            "iso_facts", "load", "parse", "plan_answerfile", "set_root_attributes", "summarise",
            "validate"]
 
 DEFAULT_DEST = "/answerfile.xml"
+#: roles of installer entries an answerfile skips unless named: a rescue shell and safe
+#: mode are for a human at the console, not unattended installs
+INTERACTIVE_ROLES = ("shell", "safe")
+#: ``entries = ["all"]``: every installer entry, the interactive ones too
+ALL_ENTRIES = "all"
 URL_SCHEMES = ("http", "https", "ftp", "nfs")
 
 # parameters that make the installer unattended; a new answerfile replaces old ones
@@ -73,7 +79,9 @@ class AnswerfilePlan:
     The boot planner removes ``params_to_remove`` (names: ``answerfile`` removes any
     ``answerfile=...``; absent ones are ignored) and then appends ``params_to_append``
     on the dom0 (vmlinuz) command line of ``entries`` in all three boot configs
-    (empty ``entries`` = every installer entry). The install.img planner adds
+    (labels; empty = every installer entry: the recipe's default, which leaves the
+    shell and safe entries interactive, is resolved to labels here). The install.img
+    planner adds
     ``embedded`` as files (uid/gid 0).
     """
 
@@ -142,13 +150,19 @@ class IsoAnswerfileFacts:
         return bool(self.version and (self.version == "8.2" or self.version.startswith("8.2.")))
 
     def chosen(self, entries: Sequence[str]) -> list[tuple[str, BootEntry]]:
-        """(config name, entry) for ``entries`` (labels of any menu) or every installer
-        entry; InputError naming the config when one is missing or not an installer entry."""
+        """(config name, entry) for ``entries``: labels (of any menu), ``["all"]`` for every
+        installer entry, or empty for every installer entry but the interactive ones
+        (INTERACTIVE_ROLES); InputError naming the config when one is missing or not an
+        installer entry."""
         out: list[tuple[str, BootEntry]] = []
-        ref = self.configs.get("isolinux") or next(iter(self.configs.values()), None)
+        ref = self.reference()
+        if ALL_ENTRIES in entries and list(entries) != [ALL_ENTRIES]:
+            raise InputError(f'answerfile.entries: "{ALL_ENTRIES}" means every installer '
+                             "entry; it cannot be combined with labels")
         for cname, cfg in self.configs.items():
-            if not entries:
-                out += [(cname, e) for e in cfg.installer_entries()]
+            if not entries or list(entries) == [ALL_ENTRIES]:
+                out += [(cname, e) for e in cfg.installer_entries()
+                        if entries or e.role not in INTERACTIVE_ROLES]
                 continue
             for name in entries:
                 e = cfg.find(name, via=ref)
@@ -157,6 +171,21 @@ class IsoAnswerfileFacts:
                                      "installer; an answerfile cannot go there")
                 out.append((cname, e))
         return out
+
+    def reference(self) -> BootConfig | None:
+        """The menu whose labels name entries (isolinux.cfg, else the first one)."""
+        return self.configs.get("isolinux") or next(iter(self.configs.values()), None)
+
+    def split(self, entries: Sequence[str]) -> tuple[list[BootEntry], list[BootEntry]]:
+        """(installer entries of the reference menu that get the answerfile, the ones left
+        interactive), in menu order."""
+        ref = self.reference()
+        if ref is None:
+            return [], []
+        name = next(n for n, c in self.configs.items() if c is ref)
+        got = {e.index for c, e in self.chosen(entries) if c == name}
+        inst = ref.installer_entries()
+        return [e for e in inst if e.index in got], [e for e in inst if e.index not in got]
 
 
 def iso_facts(src: IsoSource) -> IsoAnswerfileFacts:
@@ -196,8 +225,8 @@ def plan_answerfile(recipe: Recipe, src: IsoSource | IsoAnswerfileFacts | None =
     where = f"recipe {recipe.path}" if recipe.path else "recipe"
     if (af_sec.source is None) == (af_sec.url is None):
         raise InputError(f"{where}: [answerfile] needs exactly one of source (embed) or url")
-    plan.entries = list(af_sec.entries)
-    chosen = facts.chosen(plan.entries)
+    chosen = facts.chosen(af_sec.entries)
+    plan.entries = _plan_entries(af_sec.entries, facts, where)
 
     wanted = _wanted_gpg_flags(recipe, chosen, extra_params)
     plan.params_to_remove = list(ANSWERFILE_PARAMS)
@@ -207,7 +236,36 @@ def plan_answerfile(recipe: Recipe, src: IsoSource | IsoAnswerfileFacts | None =
         _plan_url(plan, af_sec, af_sec.url, wanted, facts, where)
     else:
         _plan_embedded(plan, recipe, af_sec, wanted, facts, where)
+    msg = _where_message(af_sec.entries, facts)
+    if msg:
+        plan.messages.insert(0, msg)
     return plan
+
+
+def _plan_entries(entries: Sequence[str], facts: IsoAnswerfileFacts, where: str) -> list[str]:
+    """The labels the boot planner edits (empty there = every installer entry)."""
+    if list(entries) == [ALL_ENTRIES]:
+        return []
+    if entries or facts.reference() is None:
+        return list(entries)
+    got, _ = facts.split(entries)
+    if not got:
+        raise InputError(f"{where}: [answerfile] the ISO has no installer entry besides "
+                         f"{'/'.join(INTERACTIVE_ROLES)}; name the entries (entries = "
+                         '["shell"]) or use entries = ["all"]')
+    return [e.label for e in got]
+
+
+def _where_message(entries: Sequence[str], facts: IsoAnswerfileFacts) -> str | None:
+    """"answerfile on boot entries ...; left interactive: ..." (reference menu labels)."""
+    if facts.reference() is None:
+        return None
+    got, left = facts.split(entries)
+    on = ", ".join(e.label for e in got)
+    if not left:
+        return f"answerfile on every installer entry ({on})"
+    rest = ", ".join(f"{e.label} ({e.role})" if e.role != e.label else e.label for e in left)
+    return f"answerfile on boot entries {on}; left interactive: {rest}"
 
 
 def _wanted_gpg_flags(recipe: Recipe, chosen: list[tuple[str, BootEntry]],
