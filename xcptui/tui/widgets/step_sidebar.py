@@ -27,7 +27,8 @@ class StepSidebar(OptionList):
     def _sb_options(self) -> list[Option]:
         out = []
         for i, (key, title) in enumerate(self._sb_steps, 1):
-            label = Text()
+            # one line per step at any width: a wrapped marker would push steps 6-7 out
+            label = Text(no_wrap=True, overflow="ellipsis")
             current = key == self._sb_current
             if self._sb_compact:
                 label.append(f"{i}", style="bold reverse" if current else "")
@@ -43,7 +44,8 @@ class StepSidebar(OptionList):
         """Numbers only (narrow terminals); the step title line names the step."""
         if compact != self._sb_compact:
             self._sb_compact = compact
-            self._sb_rebuild()
+            # measure the options at the width the new CSS class gives, not the old one
+            self.call_after_refresh(self._sb_rebuild)
 
     def update_state(self, current: str, marked: Set[str], enabled: Set[str]) -> None:
         if (current, marked, enabled) == (self._sb_current, self._sb_marked, self._sb_enabled):
