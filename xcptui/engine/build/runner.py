@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from humanize import naturalsize
 
-from xcptui.engine.build import atomic, judge
+from xcptui.engine.build import atomic, judge, weights
 from xcptui.engine.build.plan import BuildPlan, plan_build
 from xcptui.engine.errors import BuildError, Cancelled, InputError, Interrupted, XcptuiError
 from xcptui.engine.events import Progress, check
@@ -124,8 +124,9 @@ def build(source: Path, recipe: Recipe, output: Path, progress: Progress | None 
     report: VerifyReport | None = None
     try:
         with slot:
-            plan = _write(source, recipe, slot, progress, cancel)
+            plan = _write(source, recipe, slot, progress, cancel, verify)
             if verify:
+                progress.stage(weights.VERIFY)
                 report, inherited = judge.judge_output(slot.part, source, output, plan,
                                                        progress, cancel)
                 warnings += [f"already in the source: {f}" for f in inherited]
@@ -142,6 +143,7 @@ def build(source: Path, recipe: Recipe, output: Path, progress: Progress | None 
     finally:
         if plan is not None:
             plan.close()
+    progress.complete("build")
     return BuildResult(
         output=output, size=output.stat().st_size, seconds=time.monotonic() - t0,
         changes=plan.changes or ["no changes: the output is a faithful re-master of the source"],
@@ -151,19 +153,25 @@ def build(source: Path, recipe: Recipe, output: Path, progress: Progress | None 
 
 
 def _write(source: Path, recipe: Recipe, slot: atomic.OutputSlot, progress: Progress,
-           cancel: threading.Event | None) -> BuildPlan:
+           cancel: threading.Event | None, verify: bool) -> BuildPlan:
     """Plan, then write the new ISO to ``slot.part`` (fsynced, GPT repaired)."""
     keepalive: list[BinaryIO] = []
     try:
         with IsoSource.open(source) as src:
-            progress.step("check recipe against the ISO")
+            weights.declare(progress, src, recipe, verify)
+            progress.stage(weights.PLAN)
+            progress.step("check recipe against the ISO", unit="")
             plan = plan_build(src, recipe, slot.work, progress, cancel)
             progress.finish_step()
             try:
                 check(cancel)
+                weights.planned(progress, src, plan)
+                progress.stage(weights.IMAGE)
                 _stage_files(src, plan, slot.work, progress, cancel)
+                weights.staged(progress, src, plan, verify)
                 for line in apply(src, plan.iso, keepalive):
                     progress.log(line)
+                progress.stage(weights.WRITE)
                 with os.fdopen(slot.open_part(), "w+b") as out_f:
                     master(src, out_f, progress, cancel)
                     out_f.flush()
@@ -174,7 +182,8 @@ def _write(source: Path, recipe: Recipe, slot: atomic.OutputSlot, progress: Prog
     finally:
         for fp in keepalive:
             fp.close()
-    progress.step("repair hybrid partition tables")
+    progress.stage(weights.GPT)
+    progress.step("repair hybrid partition tables", unit="")
     if hybrid.repair_gpt(slot.part):
         progress.log("GPT: recomputed partition-array CRCs and the backup table")
     progress.finish_step()

@@ -97,7 +97,7 @@ class InstallImage:
         want = [e for e in self._raw if ImageScan.spool_wanted(e, pred)]
         where = self._scan.make_spool_dir(parent)
         spans = [(e.data_offset, e.data_offset + e.stored_size) for e in want]
-        progress.step(f"{self.name}: copying {len(want)} files out", len(want))
+        progress.step(f"{self.name}: copying {len(want)} files out", len(want), unit="files")
         files: dict[int, BinaryIO] = {}
         try:
             for i, data in self.iter_ranges(spans, cancel):

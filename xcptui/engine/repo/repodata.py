@@ -162,7 +162,7 @@ def write_repodata(entries: list[RepoEntry], out_root: Path, *, old: OldRepo | N
     if repodata.exists():
         shutil.rmtree(repodata)
     repodata.mkdir(parents=True)
-    progress.step("write repodata", sum(i.size for i in fresh.values()) + len(infos))
+    progress.step("write repodata", len(infos), unit="packages")  # a count, not bytes
     with Hasher() as hasher:
         pending = {i.href: hasher.submit(i.path) for i in fresh.values() if i.path}
         try:
@@ -209,16 +209,14 @@ def _write(infos: list[RpmInfo], pending: dict[str, Future[str]], repodata: Path
                "other": cr.OtherSqlite(str(db_paths["other"]))}
     for f in xml.values():
         f.set_num_of_pkgs(len(infos))
-    done = 0
     for i, info in enumerate(infos):
         fut = pending.get(info.href)
         if fut is not None:
             check(cancel)
             set_checksum(info, fut.result())
-            done += info.size
         elif i % 64 == 0:
             check(cancel)
-        progress.update(done + i)
+        progress.update(i + 1)
         pkg = info.package
         for f in xml.values():
             f.add_pkg(pkg)

@@ -385,7 +385,7 @@ def read_headers(items: list[tuple[Path, str]], progress: Progress | None = None
     """
     progress = progress or Progress()
     out: list[RpmInfo] = []
-    progress.step("read RPM headers", len(items))
+    progress.step("read RPM headers", len(items), unit="packages")
     with _HeaderFile() as head:
         for i, (path, href) in enumerate(items):
             check(cancel)

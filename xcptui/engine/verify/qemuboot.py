@@ -397,7 +397,7 @@ def smoke_boot(iso: Path | str, marker: str | None = None, timeout: float = 120,
                     mode, SKIP, "none", "OVMF firmware not found (install it: apt-get install "
                     "ovmf, or set XCPTUI_OVMF_CODE and XCPTUI_OVMF_VARS)"))
                 continue
-            progress.step(f"smoke boot {mode}", int(timeout))
+            progress.step(f"smoke boot {mode}", int(timeout), unit="s")
             res = _run_mode(qemu, path, mode, work, timeout=timeout, marker=marker,
                             success=success, memory_mb=memory_mb, accel=accel, ovmf=ovmf,
                             progress=progress, cancel=cancel, log_dir=log_dir)
