@@ -30,7 +30,7 @@ from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
 from xcptui.tui.dialogs.common import confirm
 from xcptui.tui.dialogs.files import FileSave, Filters
-from xcptui.tui.jobs.progress import posting_progress
+from xcptui.tui.jobs.progress import OverallMeter, posting_progress
 from xcptui.tui.messages import JobProgress, RecipeSaved
 from xcptui.tui.steps.base import Step
 from xcptui.tui.widgets import fmt
@@ -70,6 +70,13 @@ class BuildStep(Step):
     TITLE = "Build"
     INTRO = "write the new ISO (the source is never touched)"
 
+    # one overall bar (percentage), its smoothed ETA, and the current step under it
+    DEFAULT_CSS = """
+    BuildStep #build-stage { height: 1; padding: 0 1; text-wrap: nowrap;
+                             text-overflow: ellipsis; }
+    BuildStep #build-stage.-idle { display: none; }
+    """
+
     BINDINGS = [
         Binding("ctrl+r", "build", "Build", id="build.build"),
         Binding("escape", "cancel_build", "Cancel build", id="build.cancel-build"),
@@ -80,6 +87,8 @@ class BuildStep(Step):
         self.build_run: BuildRun | None = None
         self.build_worker: Worker[Any] | None = None
         self.result: Any = None
+        self._meter = OverallMeter()
+        self._built_text: str | None = None  # the recipe (TOML) of the last good build
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row", id="build-out-row"):
@@ -94,7 +103,8 @@ class BuildStep(Step):
                          disabled=True)
         with Horizontal(id="build-progress-row", classes="-idle"):
             yield ProgressBar(total=None, show_eta=False, id="build-bar")
-            yield Label("", id="build-rate")
+            yield Label("", id="build-rate")  # the overall ETA
+        yield Static("", id="build-stage", classes="-idle")
         with Horizontal(classes="split", id="build-panes"):
             with VerticalScroll(classes="split-main", id="build-left"):
                 yield Static(READY, id="build-summary")
@@ -115,6 +125,7 @@ class BuildStep(Step):
     def session_changed(self) -> None:
         self._default_output()
         self.result = None
+        self._built_text = None
         self.query_one("#build-summary", Static).update(READY)
         self.query_one("#build-steps", Static).update("")
         self.query_one("#build-log", Log).clear()
@@ -193,17 +204,28 @@ class BuildStep(Step):
             return
         self._start(out)
 
+    def built_and_saved(self) -> bool:
+        """True when the last build used the recipe exactly as it is now, and that recipe
+        is saved: its changes are no longer pending (the title bar says "built")."""
+        s = self.session
+        return s is not None and not s.dirty and s.saved_path is not None and \
+            self._built_text == s.recipe_text()
+
     def _start(self, out: Path) -> None:
         s = self.session
         assert s is not None
         self.result = None
+        self._built_text = None
         self.build_run = BuildRun(out, ops.clone(s.recipe), self.host.clock())
         self.query_one("#build-log", Log).clear()
         self.query_one("#build-summary", Static).update("")
         self.query_one("#build-bar", ProgressBar).update(total=None, progress=0)
         self.query_one("#build-rate", Label).update("")
+        self.query_one("#build-stage", Static).update("")
+        self._meter = OverallMeter(self.host.clock)
         self._render_steps()
         self.query_one("#build-progress-row").remove_class("-idle")
+        self.query_one("#build-stage").remove_class("-idle")
         self._set_running(True)
         verify = self.query_one("#build-verify", Checkbox).value
         self.build_worker = self._run_build(s.source, self.build_run.recipe, out, verify)
@@ -252,42 +274,32 @@ class BuildStep(Step):
             return
         ev: ProgressEvent = event.event
         log = self.query_one("#build-log", Log)
-        bar = self.query_one("#build-bar", ProgressBar)
+        eta = self._meter.feed(ev)
+        if ev.fraction is not None:  # the whole build, never one step's bytes
+            self.query_one("#build-bar", ProgressBar).update(total=ev.overall_total,
+                                                             progress=ev.overall_done)
+            self.query_one("#build-rate", Label).update(self._meter.eta_text(eta, ev))
+        if ev.kind in ("step", "bytes"):
+            self.query_one("#build-stage", Static).update(self._meter.stage_line(ev))
         if ev.kind == "step":
             for st in self.build_run.steps:
                 if st.state == "running":
                     st.state = "done"
             self.build_run.steps.append(StepLine(ev.step))
-            bar.update(total=ev.total or None, progress=0)
-            self.query_one("#build-rate", Label).update("")
             log.write_line(f"» {ev.step}")
             self._render_steps()
-        elif ev.kind == "bytes":
-            bar.update(total=ev.total or None, progress=ev.done)
-            self.query_one("#build-rate", Label).update(self._rate(ev))
         elif ev.kind == "done":
+            if ev.fraction == 1.0 and not ev.total:
+                return  # the build's end: the summary says it
             for st in self.build_run.steps:
                 if st.name == ev.step and st.state == "running":
                     st.state, st.seconds = "done", ev.elapsed
-            if ev.total:
-                bar.update(total=ev.total, progress=ev.total)
             log.write_line(f"  done: {ev.step} ({fmt.duration(ev.elapsed)})")
             self._render_steps()
         elif ev.kind == "log":
             log.write_line(f"  {ev.message}")
         elif ev.kind == "warn":
             log.write_line(f"  warning: {ev.message}")
-
-    @staticmethod
-    def _rate(ev: ProgressEvent) -> str:
-        parts = []
-        r = fmt.rate(ev.done, ev.elapsed)
-        if r:
-            parts.append(r)
-        if ev.total and ev.done and ev.elapsed > 0.5 and ev.done < ev.total:
-            left = (ev.total - ev.done) / (ev.done / ev.elapsed)
-            parts.append(f"ETA {fmt.duration(left)}")
-        return "  ".join(parts)
 
     def _render_steps(self) -> None:
         if self.build_run is None:
@@ -298,15 +310,15 @@ class BuildStep(Step):
         for st in self.build_run.steps:
             if st.state == "done":
                 t.append("✓ ", style="bold green")
-                t.append(st.name)
+                t.append_text(fmt.plain(st.name))
                 if st.seconds:
                     t.append(f"  {fmt.duration(st.seconds)}", style="dim")
             elif st.state == "failed":
                 t.append("✗ ", style="bold red")
-                t.append(st.name, style="red")
+                t.append_text(fmt.plain(st.name, "red"))
             else:
                 t.append("▶ ", style="bold yellow")
-                t.append(st.name, style="bold")
+                t.append_text(fmt.plain(st.name, "bold"))
             t.append("\n")
         self.query_one("#build-steps", Static).update(t)
         if self.running:
@@ -329,6 +341,7 @@ class BuildStep(Step):
     def _failed(self, error: BaseException | None, cancelled: bool) -> None:
         run = self.build_run
         self.query_one("#build-progress-row").add_class("-idle")
+        self.query_one("#build-stage").add_class("-idle")
         if run is not None:
             for st in run.steps:
                 if st.state == "running":
@@ -361,7 +374,9 @@ class BuildStep(Step):
                 st.state = "done"
         self._render_steps()
         self.result = res
+        self._built_text = recipe_mod.dumps(run.recipe)
         recipe_path = self._recipe_for_command(run)
+        self.post_message(RecipeSaved())  # the frame refreshes: nothing is pending now
         cmd = equivalent_command(s.source.absolute(),
                                            recipe_path.absolute() if recipe_path else None,
                                            Path(res.output).absolute())
@@ -369,6 +384,8 @@ class BuildStep(Step):
             self.summary(res, cmd, self.host.clock() - run.started))
         self.query_one("#build-bar", ProgressBar).update(total=1, progress=1)
         self.query_one("#build-rate", Label).update("")
+        self.query_one("#build-stage", Static).update("")
+        self.query_one("#build-stage").add_class("-idle")
         self.query_one("#build-left", VerticalScroll).scroll_home(animate=False)
         log = self.query_one("#build-log", Log)
         if res.verify is not None:
@@ -395,7 +412,6 @@ class BuildStep(Step):
         if recipe_mod.dumps(s.recipe) == recipe_mod.dumps(run.recipe):
             s.recipe.path = path
             s.mark_saved(path)
-            self.post_message(RecipeSaved())
         self.query_one("#build-log", Log).write_line(f"recipe saved: {path}")
         return path
 

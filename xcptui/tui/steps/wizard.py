@@ -210,13 +210,16 @@ class WizardScreen(Screen[None]):
             self.query_one(TitleBar).show(None, "", 0, "")
         else:
             n = len(s.changes())
+            built = bool(n) and self.build_step.built_and_saved()  # then nothing is pending
             if s.saved_path is not None:
                 saved = ("saved" if not s.dirty else "modified") + \
                     f": {fmt.display_path(s.saved_path)}"
             else:
                 saved = "not saved yet" if n else ""
-            self.query_one(TitleBar).show(s.source.name, s.facts.product, n, saved)
-            status = f"[dim]{n} pending change{'s' if n != 1 else ''}[/]" if n else ""
+            self.query_one(TitleBar).show(s.source.name, s.facts.product, n, saved,
+                                          built=built)
+            status = f"[dim]{n} pending change{'s' if n != 1 else ''}[/]" \
+                if n and not built else ""
         self.query_one("#side-status", Static).update(status)
 
     # -- recipe file -------------------------------------------------------------------

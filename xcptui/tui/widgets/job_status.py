@@ -39,7 +39,10 @@ class JobStatus(Horizontal):
             bar.update(total=ev.total or None, progress=0)
         elif ev.kind == "bytes":
             bar.update(total=ev.total or None, progress=ev.done)
-            self.query_one("#rate", Label).update(fmt.rate(ev.done, ev.elapsed))
+            # a byte rate only for bytes: a count ("packages") is no B/s
+            self.query_one("#rate", Label).update(
+                fmt.rate(ev.done, ev.elapsed) if ev.unit == "B" else
+                f"{ev.done}/{ev.total} {ev.unit}" if ev.unit and ev.total else "")
 
     def stop(self) -> None:
         self.remove_class("-running")

@@ -11,7 +11,9 @@ class TitleBar(Static):
     TitleBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
     """
 
-    def show(self, iso_name: str | None, product: str, pending: int, saved: str) -> None:
+    def show(self, iso_name: str | None, product: str, pending: int, saved: str, *,
+             built: bool = False) -> None:
+        """``built``: the ``pending`` changes are in the last build and saved."""
         t = Text()
         t.append("xcptui", style="bold")
         if iso_name is None:
@@ -22,7 +24,10 @@ class TitleBar(Static):
             if product:
                 t.append(f" ({product})")
             t.append("  │ ", style="dim")
-            if pending:
+            if pending and built:
+                t.append(f"{pending} change{'s' if pending != 1 else ''}, built",
+                         style="green")
+            elif pending:
                 t.append(f"{pending} pending change{'s' if pending != 1 else ''}",
                          style="bold yellow")
             else:
