@@ -154,3 +154,23 @@ async def test_opening_an_iso_shows_progress_within_half_a_second(
         assert seen is not None and seen <= 0.5, seen
         assert _on_screen(job.query_one(ProgressBar), size)
         await wait_session(pilot)
+
+
+def test_stage_line_shows_each_step_in_its_own_unit() -> None:
+    from xcptui.engine.layout import EventKind
+    from xcptui.tui.jobs.progress import OverallMeter, step_detail
+
+    def ev(done: int, total: int, unit: str, elapsed: float = 2.0) -> ProgressEvent:
+        return ProgressEvent(EventKind.BYTES, "s", done, total, elapsed=elapsed, unit=unit)
+
+    assert step_detail(ev(3 << 10, 6 << 10, "B")) == "3.0 KiB of 6.0 KiB · 1.5 KiB/s"
+    assert step_detail(ev(5, 11, "packages")) == "5 of 11 packages"
+    assert step_detail(ev(10, 11, "")) == ""  # no measure: no count at all
+    meter = OverallMeter(clock=lambda: 0.0)
+    line = meter.stage_line(ProgressEvent(EventKind.BYTES, "write repodata [b]x[/b]", 5, 11,
+                                          unit="packages"))
+    assert line.plain == "▶ write repodata [b]x[/b]  5 of 11 packages"  # never markup
+    staged = ProgressEvent(EventKind.BYTES, "s", 1, 2, overall_done=50, overall_total=100)
+    assert OverallMeter.eta_text(None, staged) == "ETA estimating…"
+    assert OverallMeter.eta_text(75.0, staged) == "ETA 1m15s"
+    assert OverallMeter.eta_text(None, ev(1, 2, "B")) == ""  # a job without stages
