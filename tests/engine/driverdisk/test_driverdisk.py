@@ -50,8 +50,10 @@ def disk(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_disk_is_laid_out_like_xcpngs(disk: Path) -> None:
     names = _names(disk)
     assert "update.xml" in names and "repodata/repomd.xml" in names
-    rpm = next(n for n in names if n.startswith("Packages/") and n.endswith(".rpm"))
+    rpms = sorted(n for n in names if n.startswith("Packages/") and n.endswith(".rpm"))
+    rpm, upd_rpm = rpms
     assert rpm == "Packages/igc-module-5.4.0_k-1.x86_64.rpm"
+    assert upd_rpm == "Packages/update-igc-module-1.0-1.noarch.rpm"
     upd = ElementTree.fromstring(_member(disk, "update.xml"))
     assert upd.tag == "update" and upd.get("name-label") == "igc-module"
     assert re.fullmatch(r"[0-9a-f-]{36}", upd.get("uuid") or "")
@@ -62,11 +64,17 @@ def test_disk_is_laid_out_like_xcpngs(disk: Path) -> None:
     comps = ElementTree.fromstring(gzip.decompress(_member(disk, hrefs["group_gz"])))
     groups = {g.findtext("id"): [p.text for p in g.iter("packagereq")]
               for g in comps.iter("group")}
-    assert groups["drivers"] == ["igc-module"]
+    # as xcp-ng/driver-disks + build-update: both groups name only update-<label>
+    assert groups["drivers"] == groups["update"] == ["update-igc-module"]
     primary = ElementTree.fromstring(gzip.decompress(_member(disk, hrefs["primary"])))
     locs = [e.get("href") for e in primary.iter("{http://linux.duke.edu/metadata/common}"
                                                  "location")]
-    assert locs == [rpm]
+    assert sorted(locs) == rpms  # type: ignore[type-var]
+    reqs = subprocess.run(["rpm", "-qpR", "/dev/stdin"], input=_member(disk, upd_rpm),
+                          capture_output=True, check=True).stdout.decode().splitlines()
+    assert "igc-module >= 5.4.0_k-1" in reqs
+    assert subprocess.run(["rpm", "-qpl", "/dev/stdin"], input=_member(disk, upd_rpm),
+                          capture_output=True, check=True).stdout.strip() == b"(contains no files)"
     files = _member(disk, rpm)
     listing = subprocess.run(["rpm", "-qpl", "/dev/stdin"], input=files, capture_output=True,
                              check=True).stdout.decode()
@@ -75,8 +83,10 @@ def test_disk_is_laid_out_like_xcpngs(disk: Path) -> None:
 
 def test_read_disk_finds_the_drivers_group(disk: Path, tmp_path: Path) -> None:
     got = read_disk(disk, tmp_path)
-    assert got.label == "igc-module" and [i.name for i in got.rpms] == ["igc-module"]
-    assert got.rpms[0].path is not None and got.rpms[0].path.is_file()
+    # the group names update-igc-module; its Requires bring the driver RPM
+    assert got.label == "igc-module"
+    assert [i.name for i in got.rpms] == ["update-igc-module", "igc-module"]
+    assert all(i.path is not None and i.path.is_file() for i in got.rpms)
     with pytest.raises(InputError, match="nonexistent.iso: no such file"):
         read_disk(tmp_path / "nonexistent.iso", tmp_path)
 
@@ -93,6 +103,7 @@ def test_recipe_merges_a_disk_into_install_img_and_packages(demo_iso: Path, disk
     res = build(demo_iso, r, out, verify=True)
     text = "\n".join(res.changes)
     assert f"-> kernel {MAIN_KVER}" in text and "Packages: add igc-module" in text
+    assert "Packages: add update-igc-module" in text
     assert re.search(r"xcp-ng-deps: rebuilt as .*\+ igc-module", text), text
     img = iso_member(out, "install.img")
     dep = subprocess.run(["bsdtar", "-xOf", "-", f"usr/lib/modules/{MAIN_KVER}/modules.dep"],
@@ -125,7 +136,8 @@ def test_cli_driver_disk_from_ko_and_rpm(disk: Path, tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     got = read_disk(out, tmp_path)
     assert got.label == "intel-both"
-    assert sorted(i.name for i in got.rpms) == ["igc-module", "intel-both"]
+    assert sorted(i.name for i in got.rpms) == ["igc-module", "intel-both",
+                                                "update-intel-both"]
     p = subprocess.run([sys.executable, "-m", "xcptui", "driver-disk", str(tmp_path / "n.txt"),
                         "-o", str(tmp_path / "n.iso")], capture_output=True, text=True)
     assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
@@ -202,3 +214,21 @@ def test_group_naming_a_missing_package(disk: Path, tmp_path: Path) -> None:
         b"igc-module</packagereq><packagereq>ghost</packagereq></packagelist></group></comps>"})
     with pytest.raises(InputError, match="'drivers' group lists ghost, which is not on"):
         read_disk(iso, tmp_path)
+
+
+def test_closure_follows_requires_by_name_and_provides() -> None:
+    from xcptui.engine.repo.driverdisk import _closure
+    from xcptui.engine.rpm.evr import Dep
+    from xcptui.engine.rpm.header import RpmInfo
+
+    def rpm(name: str, requires: tuple[str, ...] = (), provides: tuple[str, ...] = ()
+            ) -> RpmInfo:
+        return RpmInfo(name, 0, "1", "1", "x86_64", 1, requires=[Dep(r) for r in requires],
+                       provides=[Dep(p) for p in provides])
+
+    upd = rpm("update-x", ("x-driver", "kernel"))
+    drv = rpm("x-module", ("x-firmware",), provides=("x-driver",))
+    fw = rpm("x-fw", provides=("x-firmware",))
+    other = rpm("unrelated")
+    got = _closure([upd], [upd, drv, fw, other])
+    assert [i.name for i in got] == ["update-x", "x-module", "x-fw"]

@@ -48,6 +48,7 @@ def expand(recipe: Recipe, workdir: Path, cancel: threading.Event | None = None
     out = DiskExpansion(eff)
     for source, disk, got in disks:
         out.warnings += got.notes
+        before = len(out.edits)
         for info in got.rpms:
             assert info.path is not None
             check(cancel)
@@ -58,9 +59,17 @@ def expand(recipe: Recipe, workdir: Path, cancel: threading.Event | None = None
             if mods:
                 out.edits.append(ii.AddDriverSet(f"{source.name}: {info.nevra}", mods,
                                                  tuple(disk.kernels), disk.force))
-            what = f"{len(mods)} kernel module(s)" if mods else "no kernel module"
-            out.changes.append(f"driver disk {source.name}: {info.nevra} ({what}) "
-                               "into install.img and Packages/, required from xcp-ng-deps")
+            if mods or firmware:
+                what = f"{len(mods)} kernel module(s)" if mods else "firmware only"
+                out.changes.append(f"driver disk {source.name}: {info.nevra} ({what}) "
+                                   "into install.img and Packages/, required from "
+                                   "xcp-ng-deps")
+            else:  # update-<label> and other helper packages: the host installs them
+                out.changes.append(f"driver disk {source.name}: {info.nevra} into "
+                                   "Packages/, required from xcp-ng-deps")
+        if len(out.edits) == before:
+            out.warnings.append(f"{source.name}: no kernel module or firmware in its "
+                                "RPMs; install.img is not changed by it")
     return out
 
 
@@ -114,7 +123,7 @@ def make_disk(sources: list[Path], out: Path, *, label: str | None = None,
                 mods.append(dd.ModuleFile(info.kernel, info.name, ko.read_bytes()))
             first = kmod.read_modinfo(dd_read(kos[0]), kos[0].name)
             name = label or f"{first.name.replace('_', '-')}-module"
-            ver = _rpm_version(version or first.first("version") or "1.0")
+            ver = dd.rpm_version(version or first.first("version") or "1.0")
             rpm = dd.module_rpm(mods, name, ver, work)
             lines.append(f"packaged {', '.join(k.name for k in kos)} as {rpm.name} "
                          f"(kernels {', '.join(sorted({m.kver for m in mods}))})")
@@ -131,11 +140,6 @@ def dd_read(p: Path) -> bytes:
         return p.read_bytes()
     except OSError as e:
         raise InputError(f"{p}: cannot read: {e.strerror}") from None
-
-
-def _rpm_version(v: str) -> str:
-    """An RPM Version: no '-' and no spaces (modinfo's "5.4.0-k" -> "5.4.0_k")."""
-    return re.sub(r"[^A-Za-z0-9._+~]", "_", v) or "1.0"
 
 
 def _label_of(rpm: Path) -> str:

@@ -5,7 +5,11 @@ whose root holds ``update.xml`` (``<update name-label=... version=... uuid=...>`
 ``Packages/`` directory and ``repodata/`` with a comps group file. The installer
 (host-installer repository.py, DriverUpdateYumRepository) accepts it when ``yum group
 summary drivers`` finds the group ``drivers``, then runs ``yum install @drivers`` into
-the running installer and later into the host. Some disks keep the RPM at the root.
+the running installer. For the host it re-reads the disk as an UpdateYumRepository and
+installs ``update-<name-label>`` (backend.py getRepoSequence). On official disks both
+comps groups (``drivers``, ``update``) list only that noarch ``update-<label>`` RPM, which
+``Requires:`` the driver RPM: the driver RPMs are the group's dependency closure on the
+disk. Some disks keep the RPM at the root. See docs/real-media.md section 9.
 """
 
 from __future__ import annotations
@@ -98,7 +102,26 @@ def _read_iso(iso: IsoReader, source: Path, workdir: Path,
     if missing:
         raise InputError(f"{name}: its '{GROUP}' group lists {', '.join(missing)}, which is "
                          "not on the disk")
-    out.rpms = [by_name[g] for g in group]
+    out.rpms = _closure([by_name[g] for g in group], found)
+    return out
+
+
+def _closure(roots: list[RpmInfo], found: list[RpmInfo]) -> list[RpmInfo]:
+    """``roots`` and every RPM of the disk they require, transitively (by name or
+    Provides): what ``yum install @drivers`` takes from the disk. Requires the disk does
+    not satisfy are left to the target repository."""
+    provider: dict[str, RpmInfo] = {}
+    for info in found:
+        for dep in [info.name, *(p.name for p in info.provides)]:
+            provider.setdefault(dep, info)
+    out: list[RpmInfo] = []
+    todo = list(roots)
+    while todo:
+        info = todo.pop(0)
+        if any(o is info for o in out):
+            continue
+        out.append(info)
+        todo += [provider[r.name] for r in info.requires if r.name in provider]
     return out
 
 
@@ -218,6 +241,34 @@ def module_rpm(modules: list[ModuleFile], name: str, version: str, workdir: Path
     return next((top / "RPMS").rglob("*.rpm"))
 
 
+def update_rpm(label: str, version: str, drivers: list[RpmInfo], workdir: Path) -> Path:
+    """build-update's ``update-<label>``: a noarch RPM without files that requires each
+    driver RPM at its version; the installer installs it into the host."""
+    rpmbuild = require("rpmbuild", "write the update-<label> package of a driver disk")
+    top = Path(tempfile.mkdtemp(prefix="rpmbuild-", dir=workdir))
+    reqs = [f"Requires: {d.name} >= {d.evr}" for d in drivers]
+    spec = "\n".join([
+        f"Name: update-{label}", f"Version: {rpm_version(version)}", "Release: 1",
+        "License: GPL", f"Summary: Driver disk {label}", "BuildArch: noarch",
+        "AutoReqProv: no", *reqs, "", "%description",
+        f"Installs the drivers of the driver disk {label} into the host.", "",
+        "%files", ""])
+    (top / f"update-{label}.spec").write_text(spec)
+    cmd = [rpmbuild, "-bb", "--quiet", "--define", f"_topdir {top}",
+           "--define", "_binary_payload w9.gzdio", "--define", "_build_id_links none",
+           "--define", "_binary_filedigest_algorithm 8", str(top / f"update-{label}.spec")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"))
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        raise BuildError(f"rpmbuild failed writing update-{label}: {last}")
+    return next((top / "RPMS").rglob("*.rpm"))
+
+
+def rpm_version(v: str) -> str:
+    """An RPM Version: no '-' and no spaces (modinfo's "5.4.0-k" -> "5.4.0_k")."""
+    return re.sub(r"[^A-Za-z0-9._+~]", "_", v) or "1.0"
+
+
 def _update_xml(label: str, version: str, description: str, size: int) -> str:
     uid = uuid.uuid5(uuid.NAMESPACE_URL, f"xcptui-driver-disk:{label}")
     return ('<?xml version="1.0" ?>\n'
@@ -228,7 +279,7 @@ def _update_xml(label: str, version: str, description: str, size: int) -> str:
 
 def comps_xml(label: str, names: list[str]) -> str:
     """The comps file: the ``drivers`` group the installer installs, and build-update's
-    ``update`` group."""
+    ``update`` group (both list ``update-<label>``, as official disks do)."""
     reqs = "".join(f'      <packagereq type="mandatory">{escape(n)}</packagereq>\n'
                    for n in names)
     groups = ""
@@ -252,8 +303,12 @@ def write_disk(rpms: list[Path], out: Path, *, label: str, version: str = "1.0",
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise InputError(f"driver disk: {', '.join(dup)} given twice")
+    if f"update-{label}" in names:
+        raise InputError(f"driver disk: update-{label} is the package the disk itself "
+                         "provides; give the driver RPMs only")
     root = Path(tempfile.mkdtemp(prefix="disk-", dir=workdir))
     (root / "Packages").mkdir()
+    rpms = [*rpms, update_rpm(label, version, infos, workdir)]
     for p in rpms:
         shutil.copyfile(p, root / "Packages" / p.name)
     size = sum(i.size for i in infos)
@@ -263,7 +318,7 @@ def write_disk(rpms: list[Path], out: Path, *, label: str, version: str = "1.0",
                for p in rpms]
     res = repo_mod.write_repodata(entries, root, database=True, progress=progress,
                                   cancel=cancel)
-    _add_group(res.repodata, comps_xml(label, names))
+    _add_group(res.repodata, comps_xml(label, [f"update-{label}"]))
     check(cancel)
     genisoimage = require("genisoimage", "write the driver disk ISO")
     tmp = out.with_name(f".{out.name}.tmp")
@@ -276,8 +331,8 @@ def write_disk(rpms: list[Path], out: Path, *, label: str, version: str = "1.0",
         raise BuildError(f"{out}: genisoimage failed: {last}")
     tmp.replace(out)
     return [f"{out.name}: driver disk '{label}' {version}: update.xml, "
-            f"Packages/ ({', '.join(i.nevra for i in infos)}), repodata with group "
-            f"'{GROUP}'"]
+            f"Packages/ ({', '.join(i.nevra for i in infos)} and update-{label}), "
+            f"repodata with groups '{GROUP}' and 'update' (update-{label})"]
 
 
 def _add_group(repodata: Path, comps: str) -> None:
