@@ -4,6 +4,7 @@ the ETA smoother does not swing when a stage runs at another speed."""
 from __future__ import annotations
 
 import io
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,14 @@ def test_eta_is_not_zero_while_the_job_stalls() -> None:
         shown.append(e)
     assert min(shown) >= 20  # never "ETA 0.0s" at 50 %
     assert shown[-1] > shown[0]  # the longer it stalls, the later the end
+
+
+def test_swept_leftovers_are_sized_in_binary_units(demo_iso: Path, tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / f".o.iso.xcptui-{dead.pid}-0123abcd.part").write_bytes(b"x" * 11)
+    seen: list[ProgressEvent] = []
+    res = build.build(demo_iso, recipe.Recipe(), tmp_path / "o.iso", Progress(seen.append),
+                      verify=False)
+    line = next(w for w in res.warnings if "removed leftovers" in w)
+    assert line.endswith(f".o.iso.xcptui-{dead.pid}-0123abcd.part (11 B)")  # not "11 Bytes"

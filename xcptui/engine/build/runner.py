@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from humanize import naturalsize
-
+from xcptui.engine import units
 from xcptui.engine.build import atomic, judge, weights
 from xcptui.engine.build.plan import BuildPlan, plan_build
 from xcptui.engine.errors import BuildError, Cancelled, InputError, Interrupted, XcptuiError
@@ -97,7 +96,7 @@ def _sweep_line(folder: Path) -> str | None:
     gone = atomic.sweep(folder)
     if not gone:
         return None
-    what = ", ".join(f"{g.path.name} ({naturalsize(g.size, binary=True)})" for g in gone)
+    what = ", ".join(f"{g.path.name} ({units.size(g.size)})" for g in gone)
     return f"removed leftovers of an interrupted build in {folder}: {what}"
 
 
