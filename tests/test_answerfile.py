@@ -146,7 +146,6 @@ def test_timezone_or_ntp_required() -> None:
 
 @pytest.mark.parametrize("old, new, expect", [
     (b'mode="fresh"', b'mode="clean"', 'mode must be fresh, reinstall or upgrade'),
-    (b'sr-type="ext"', b'sr-type="zfs"', "sr-type must be ext or lvm"),
     (b'<source type="local"/>', b'<source type="cdrom"/>', "type must be local, url or nfs"),
     (b'<source type="local"/>', b"<source/>", '<source> needs type="..."'),
     (b'<source type="local"/>', b'<source type="url"></source>', "<source> is empty"),
@@ -165,6 +164,12 @@ def test_timezone_or_ntp_required() -> None:
     (b"<keymap>us</keymap>", b"<keymap> </keymap>", "<keymap> is empty"),
     (b"</installation>", b'<script stage="late" type="url">http://x/s.sh</script></installation>',
      "stage must be installation-start"),
+    # accepted by the parser, but install.py/backend.py never run that stage
+    (b"</installation>", b'<script stage="packages-installed" type="url">http://x/s.sh</script>'
+     b"</installation>", "stage must be installation-start, filesystem-populated or"),
+    # parseUIConfirmationPrompt is bool(text): "false" would turn the prompt on
+    (b"</installation>", b"<ui-confirmation-prompt>false</ui-confirmation-prompt></installation>",
+     "turns the prompt ON"),
     (b"</installation>", b'<bootloader>extlinux</bootloader></installation>',
      "only grub2 is supported"),
 ])
@@ -204,6 +209,16 @@ def test_warnings_unknown_elements_and_version_specific_attrs() -> None:
     data82 = GOOD.replace(b'mode="fresh"', b'mode="fresh" gpgcheck="false"')
     w = af.check(af.parse(data82, "a.xml"), "8.2").warnings
     assert any("8.3 attribute" in x and "netinstall-gpg-check" in x for x in w)
+
+
+def test_other_sr_types_warn_not_fail() -> None:
+    """8.3 also takes the large-block SR type its feature file names: a warning only."""
+    found = af.check(af.parse(GOOD.replace(b'sr-type="ext"', b'sr-type="largeblock"'),
+                              "a.xml"), "8.3")
+    assert found.ok and any('sr-type="largeblock"' in w for w in found.warnings)
+    on = GOOD.replace(b"</installation>",
+                      b"<ui-confirmation-prompt>true</ui-confirmation-prompt></installation>")
+    assert _errors(on) == []
 
 
 def test_validate_summarises_all_problems_on_one_line() -> None:

@@ -193,3 +193,27 @@ def test_diff_compares_grub_usb(iso82: Path, iso82_usb: Path, tmp_path: Path) ->
     rep = diff_isos(iso82_usb, edited)
     assert [c.name for c in rep.boot] == ["grub-usb.cfg"]  # grub.cfg and the rest unchanged
     assert any(e.dom0_added == ["debug"] for e in rep.boot[0].entries)
+
+
+def test_efiboot_without_grub_cfg_is_older_media(demo_iso: Path, tmp_path: Path) -> None:
+    """create-install-image before mid-2023 put only BOOTX64.EFI in efiboot.img (its grub
+    reads the ISO's grub.cfg): boot edits reach the ISO-side configs, verify passes."""
+    orig = tmp_path / "orig.img"
+    orig.write_bytes(iso_member(demo_iso, "boot/efiboot.img"))
+    bare = tmp_path / "bare.img"
+    _fat(bare, {"/EFI/BOOT/BOOTX64.EFI": efiboot.read_file(orig, efiboot.LOADER)}, tmp_path)
+    src = _with_files(demo_iso, tmp_path / "bare.iso", {"/boot/efiboot.img": bare}, tmp_path)
+    out = tmp_path / "out.iso"
+    res = build.build(src, recipe.loads('[boot]\nappend = ["xyz=1"]\n', tmp_path), out,
+                      verify=True)
+    assert any("all 2 boot configs" in c for c in res.changes), res.changes
+    for cfg in CFGS[:2]:
+        assert b"xyz=1" in iso_member(out, cfg)
+    assert efiboot.list_files(_efi_of(out, tmp_path)) == ["/EFI/BOOT/BOOTX64.EFI"]
+    assert _status(verify.verify(out))["boot-configs"] == "pass"
+
+
+def _efi_of(iso: Path, tmp: Path) -> Path:
+    p = tmp / "efi-of.img"
+    p.write_bytes(iso_member(iso, "boot/efiboot.img"))
+    return p

@@ -127,8 +127,14 @@ class _Checker:
 
     def installation_attrs(self) -> None:
         root = self.af.root
-        self.choice(root, "sr-type", ("ext", "lvm"))
-        self.choice(root, "srtype", ("ext", "lvm"))
+        for attr in ("sr-type", "srtype"):
+            val = root.attrs.get(attr)
+            # the installer also takes the type its large-block-capable-sr-type feature
+            # file names (host-installer constants.SR_TYPE_LARGE_BLOCK): unknown here
+            if val is not None and val not in ("ext", "lvm"):
+                self.warn(root, f"{attr}=\"{val}\": the installer accepts ext and lvm, and "
+                                "only on some releases a large-block SR type; anything else "
+                                "fails the install")
         self.boolean(root, "gpgcheck", "repo-gpgcheck", GPG_ATTR_82)
         if self.version == "8.2":
             for a in GPG_FLAGS.values():
@@ -143,8 +149,9 @@ class _Checker:
         for el in self.af.root.find_all("driver-source"):
             self.repo_location(el)
         for el in self.af.root.find_all("script"):
-            self.choice(el, "stage", ("installation-start", "packages-installed",
-                                      "filesystem-populated", "installation-complete"),
+            # the only stages install.py / backend.py run ("packages-installed" never does)
+            self.choice(el, "stage", ("installation-start", "filesystem-populated",
+                                      "installation-complete"),
                         required=True, lower=True)
             stype = self.choice(el, "type", ("url", "nfs"), required=True, lower=True)
             url = self.text(el, "the script's URL")
@@ -154,8 +161,11 @@ class _Checker:
             self.warn(el, f"<{el.tag}> is deprecated: use <script stage=\"...\">")
             self.text(el, "the script's URL")
         for el in self.af.root.find_all("ui-confirmation-prompt"):
-            if el.stripped.lower() not in ("", *_BOOL):
-                self.err(el, "<ui-confirmation-prompt> must be true or false")
+            # answerfile.py parseUIConfirmationPrompt: bool(text), so "false" turns it ON
+            if el.stripped and not _BOOL.get(el.stripped.lower(), True):
+                self.err(el, f"<ui-confirmation-prompt>{el.stripped}</ui-confirmation-prompt> "
+                             "turns the prompt ON (the installer only checks that the text "
+                             "is not empty); remove the element for no prompt")
 
     def sources(self) -> None:
         found = self.af.root.find_all("source")

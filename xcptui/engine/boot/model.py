@@ -341,7 +341,7 @@ def _role(e: BootEntry) -> str:
     if not e.is_installer:
         return "memtest" if e.kernel_path and "memtest" in e.kernel_path.lower() else "other"
     dom0, xen = set(e.dom0_args), set(e.xen_args)
-    if "bash-shell" in dom0:
+    if dom0 & {"bash-shell", "shell"}:  # startup/preinit takes both spellings
         return "shell"
     if "cc-preparations" in dom0:
         return "common-criteria-prep"

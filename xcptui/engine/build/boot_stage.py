@@ -63,8 +63,13 @@ def load_configs(src: IsoSource) -> BootConfigs:
     efi = None
     efi_path = EFIBOOT_GRUB
     if src.exists(EFIBOOT_IMG):
-        efi_path, data = efiboot.read_grub_cfg_from_bytes(src.read(EFIBOOT_IMG))
-        efi = bootcfg.BootConfig.from_bytes(data, "grub", f"{EFIBOOT_IMG.lstrip('/')}:{efi_path}")
+        try:
+            efi_path, data = efiboot.read_grub_cfg_from_bytes(src.read(EFIBOOT_IMG))
+        except efiboot.NoGrubCfg:
+            pass  # older media: the UEFI grub reads the ISO-side grub.cfg; nothing to edit
+        else:
+            efi = bootcfg.BootConfig.from_bytes(data, "grub",
+                                                f"{EFIBOOT_IMG.lstrip('/')}:{efi_path}")
     return BootConfigs(found.get("isolinux.cfg"), found.get("grub.cfg"), efi,
                        found.get("grub-usb.cfg"), efi_path)
 

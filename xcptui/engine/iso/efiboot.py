@@ -113,6 +113,11 @@ def read_file(img: Path, path: str, *, name: str = NAME) -> bytes:
     return proc.stdout
 
 
+class NoGrubCfg(InputError):
+    """efiboot.img holds no grub.cfg: media made by create-install-image before mid-2023
+    carry only EFI/BOOT/BOOTX64.EFI there, whose grub reads the ISO's grub.cfg."""
+
+
 def find_grub_cfg(files: list[str], *, name: str = NAME) -> str:
     """The image's grub.cfg among ``files`` (``list_files``): EFI/xenserver/grub.cfg on
     XCP-ng media; otherwise the one grub.cfg there is (EFI/BOOT first, then under EFI/).
@@ -130,8 +135,8 @@ def find_grub_cfg(files: list[str], *, name: str = NAME) -> str:
 
     if not found:
         shown = ", ".join(files[:8]) + (f" (+{len(files) - 8} more)" if len(files) > 8 else "")
-        raise InputError(f"{name}: has no grub.cfg (expected {GRUB_CFG}; it holds "
-                         f"{shown or 'no files'})")
+        raise NoGrubCfg(f"{name}: has no grub.cfg (expected {GRUB_CFG}; it holds "
+                        f"{shown or 'no files'})")
     return min(found, key=rank)
 
 

@@ -54,6 +54,8 @@ def _load_configs(ctx: Ctx) -> None:
             name = f"{EFIBOOT_IMG.lstrip('/')}:{path}"
             data = efiboot.read_file(ctx.efiboot_host, path, name=EFIBOOT_IMG.lstrip("/"))
             ctx.configs["efiboot"] = bootcfg.BootConfig.from_bytes(data, bootcfg.GRUB, name)
+        except efiboot.NoGrubCfg:
+            pass  # older media: BOOTX64.EFI alone, reading the ISO-side grub.cfg
         except XcptuiError as e:
             ctx.config_errors["efiboot"] = str(e)
 
