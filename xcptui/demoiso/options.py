@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAIN_KVER = "4.19.0+1"  # kernel, on 8.2 and 8.3
-ALT_KVER = "4.19.322+1"  # kernel-alt on 8.3 (create-install-image configs/8.3)
+ALT_KVER = "4.19.322+1"  # kernel-alt on 8.3 (xcp-ng-rpms/kernel-alt SPECS/kernel-alt.spec)
 MTIME = 1700000000
 
 

@@ -41,7 +41,7 @@ say "{STAGE2_MARKER} end"
 
 
 # The real install.img is a CentOS 7 root made with `yum --installroot`: these are
-# symlinks into usr/ (xcp-ng/create-install-image).
+# symlinks into usr/ (CentOS 7's filesystem RPM, UsrMove).
 EL7_SYMLINKS = (("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"),
                 ("sbin", "usr/sbin"))
 
