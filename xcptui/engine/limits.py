@@ -27,7 +27,8 @@ MAX_DECODED = 16 * GiB
 # first RATIO_GRACE bytes are exempt so a small, very compressible segment is fine.
 MAX_RATIO = 1000
 RATIO_GRACE = 64 * MiB
-# An RPM payload is held in memory by the install.img plan, so its cap is lower.
+# An RPM payload's big files spool to the build's work dir (disk, not memory); no
+# package the installer needs is anywhere near 2 GiB.
 MAX_RPM_PAYLOAD = 2 * GiB
 # install.img has ~12 k entries; each costs a few hundred bytes of bookkeeping.
 MAX_CPIO_ENTRIES = 500_000

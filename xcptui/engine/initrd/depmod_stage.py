@@ -17,9 +17,10 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
+from xcptui.engine.errors import InputError
 from xcptui.engine.events import Progress, check
 from xcptui.engine.initrd import kmod
-from xcptui.engine.initrd.edits import data_bytes
+from xcptui.engine.initrd.edits import HostFile, data_bytes
 from xcptui.engine.initrd.scan import open_0644
 from xcptui.engine.initrd.vtree import NewEntry, Node, VTree
 from xcptui.engine.layout import DEPMOD_D, MODULES_DIRS
@@ -116,6 +117,9 @@ class DepmodStage:
                 if b > a:
                     spans.setdefault((a, b), []).append(host)
                     continue
+            if not isinstance(node, int) and isinstance(node.data, HostFile):
+                _copy_0644(node.data.path, host)  # streamed, never whole in memory
+                continue
             _write_0644(host, [b""] if isinstance(node, int) else [data_bytes(node.data)])
         for span in list(spans):
             copy = t.img.spooled_copy(span)
@@ -245,6 +249,15 @@ def _link_or_copy(src: Path, dest: Path) -> None:
     except OSError:
         shutil.copyfile(src, dest)
         os.chmod(dest, 0o644)
+
+
+def _copy_0644(src: Path, dest: Path) -> None:
+    """A copy (never a link: the source may be the user's file) that depmod reads."""
+    try:
+        with open(src, "rb") as fi, open_0644(dest) as fo:
+            shutil.copyfileobj(fi, fo)
+    except OSError as e:
+        raise InputError(f"{src}: cannot read: {e.strerror}") from None
 
 
 def _write_0644(path: Path, parts: list[bytes]) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xcptui.engine.errors import InputError
+from xcptui.engine.limits import human_binary
 
 
 @dataclass
@@ -92,8 +93,12 @@ def data_len(d: bytes | HostFile) -> int:
     return d.size if isinstance(d, HostFile) else len(d)
 
 
-def read_host(path: Path) -> bytes:
+def read_host(path: Path, limit: int | None = None, what: str = "file") -> bytes:
+    """A host file's bytes; past ``limit`` refused in one line before reading."""
     try:
+        if limit is not None and (size := Path(path).stat().st_size) > limit:
+            raise InputError(f"{path}: {human_binary(size)} is too big for {what} "
+                             f"(limit {human_binary(limit)})")
         return Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None

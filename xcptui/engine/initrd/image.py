@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import bisect
 import posixpath
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from xcptui.engine.errors import InputError
+from xcptui.engine.errors import BuildError, InputError
 from xcptui.engine.events import Progress, check
 from xcptui.engine.initrd import bzip2blocks as bzb
 from xcptui.engine.initrd import cpio, index_cache, index_codec, kmod
@@ -47,6 +48,7 @@ class InstallImage:
         self._map: dict[str, int] = {}  # path -> index of the winning entry
         self._all: dict[str, list[int]] = {}  # path -> every index (shadowed ones too)
         self._children: dict[str, list[int]] | None = None
+        self.spool_parent: Path | None = None  # where private directories go (open's spool_dir)
         self._index()
 
     # -- opening ----------------------------------------------------------
@@ -80,8 +82,11 @@ class InstallImage:
                 scan.run(progress, cancel)
                 if idx is not None:
                     index_codec.save(idx, scan, Path(path).name, cancel)
-                return cls(scan)
+                img = cls(scan)
+                img.spool_parent = spool_dir
+                return img
             img = cls(scan)
+            img.spool_parent = spool_dir
             if spool is not None:
                 img._spool(spool, spool_dir, progress, cancel)
             return img
@@ -113,6 +118,17 @@ class InstallImage:
             if i in files:
                 self._scan.spooled[spans[i]] = where / str(e.index)
         progress.finish_step()
+
+    def private_dir(self, prefix: str) -> Path:
+        """A new 0700 directory inside this image's spool directory (made under open's
+        ``spool_dir``, else the system temp dir), removed with it by ``close``."""
+        try:
+            parent = self._scan.spool_dir or self._scan.make_spool_dir(self.spool_parent)
+            return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        except OSError as e:
+            where = self._scan.spool_dir or self.spool_parent or tempfile.gettempdir()
+            raise BuildError(f"{where}: cannot create a temporary directory: "
+                             f"{e.strerror}") from None
 
     def close(self) -> None:
         self._scan.close()

@@ -25,16 +25,21 @@ from xcptui.engine.initrd.edits import (
     AddDriverSet,
     AddFile,
     AddRpmPayload,
+    HostFile,
     RemovePath,
-    data_bytes,
     data_len,
     file_source,
     read_host,
 )
 from xcptui.engine.initrd.image import InstallImage
 from xcptui.engine.initrd.symlinks import resolve_links
-from xcptui.engine.initrd.units import ImagePlan, build_units
+from xcptui.engine.initrd.units import ImagePlan, build_units, remove_dirs
 from xcptui.engine.initrd.vtree import NewEntry, NewLink, VTree
+
+# etc/passwd and etc/group are read whole to map an RPM's owner names to ids
+ID_MAP_MAX = 16 << 20
+# a driver is read whole (modinfo, symbol CRCs); real modules are at most a few tens of MB
+MODULE_MAX = 256 << 20
 
 
 class Planner(VTree):
@@ -49,6 +54,7 @@ class Planner(VTree):
         self.affected: set[str] = set()
         self.depmod_conf = resolve_links("etc/depmod.d", self.link_of, True) or "etc/depmod.d"
         self.checks = DriverChecks(self, self.kernel_dirs)
+        self.scratch: list[Path] = []  # private directories holding planned data
 
     def touch(self, path: str) -> None:
         """Remember which kernels' module index must be rebuilt."""
@@ -90,7 +96,7 @@ class Planner(VTree):
     def add_driver(self, ed: AddDriver) -> None:
         src = Path(ed.source)
         label = src.name
-        data = read_host(src)
+        data = read_host(src, MODULE_MAX, "a kernel module")
         info = kmod.read_modinfo(data, label)
         try:
             versions = modversions.read_versions(data)
@@ -204,7 +210,10 @@ class Planner(VTree):
     def add_rpm(self, ed: AddRpmPayload) -> None:
         from xcptui.engine.rpm import payload as rpmpayload
 
-        payload = rpmpayload.read_payload(Path(ed.source))
+        # big files go to a private directory the plan keeps (see ImagePlan.scratch)
+        where = self.img.private_dir("rpm-")
+        self.scratch.append(where)
+        payload = rpmpayload.read_payload(Path(ed.source), where, self.cancel)
         label = payload.label
         users = self._id_map("etc/passwd")
         groups = self._id_map("etc/group")
@@ -237,7 +246,7 @@ class Planner(VTree):
         elif pe.type == "hardlink":
             self._rpm_hardlink(path, pe, attrs)
         elif pe.type == "file":
-            self.put(path, "file", pe.data, **attrs)
+            self.put(path, "file", _data_of(pe), **attrs)
         else:
             self.put(path, pe.type, b"", rdev=pe.rdev, **attrs)
 
@@ -247,24 +256,27 @@ class Planner(VTree):
         tpath = posixpath.join(self.resolve(tdir), posixpath.basename(pe.link_target)) \
             if tdir else pe.link_target
         target = self.live.get(tpath)
+        data = _data_of(pe)
         if not isinstance(target, NewEntry) or target.type != "file":
-            self.put(path, "file", pe.data, **attrs)  # not linkable: a plain copy
+            self.put(path, "file", data, **attrs)  # not linkable: a plain copy
             return
         if target.link is None:
-            target.link = NewLink(target.header.ino, data_bytes(target.data), [target])
+            target.link = NewLink(target.header.ino, target.data, [target])
         link = target.link
-        link.data = pe.data or link.data
+        link.data = data if data_len(data) else link.data
         self.put(path, "file", b"", link=link, **attrs)
         node = self.live[path]
         assert isinstance(node, NewEntry)
         link.members.append(node)
 
     def _id_map(self, path: str) -> dict[str, int]:
-        node = self.live.get(self.resolve(path))
+        real = self.resolve(path)
+        node = self.live.get(real)
         if node is None or self.type_of(node) != "file":
             return {"root": 0}
         out = {"root": 0}
-        for line in self.current_data(node).decode("utf-8", "replace").splitlines():
+        text = self.current_data(node, ID_MAP_MAX, real)
+        for line in text.decode("utf-8", "replace").splitlines():
             f = line.split(":")
             if len(f) >= 3 and f[2].isdigit():
                 out.setdefault(f[0], int(f[2]))
@@ -291,13 +303,27 @@ def plan(img: InstallImage, edits: list[Any], *, progress: Progress | None = Non
     """Validate ``edits`` against the image and compute the new content.
 
     Nothing is written anywhere but a temporary directory for depmod, removed before
-    returning. An empty edit list gives an empty plan (``plan.empty``).
+    returning, and the big files of RPM payloads, spooled to a private directory inside
+    the image's spool directory (``ImagePlan.scratch``: removed by ``ImagePlan.close``,
+    when the plan is dropped, on error, and by ``img.close``). An empty edit list gives
+    an empty plan (``plan.empty``).
     """
     progress = progress or Progress()
     if not edits:
         return ImagePlan()
     progress.step(f"{img.name}: planning {len(edits)} change(s)")
     p = Planner(img, progress, cancel)
+    try:
+        result = _run(p, img, edits, progress, cancel)
+    except BaseException:
+        remove_dirs(p.scratch)
+        raise
+    progress.finish_step()
+    return result
+
+
+def _run(p: Planner, img: InstallImage, edits: list[Any], progress: Progress,
+         cancel: threading.Event | None) -> ImagePlan:
     handlers: dict[type, Callable[[Any], None]] = {
         AddFile: p.add_file, RemovePath: p.remove_path, AddDriver: p.add_driver,
         AddRpmPayload: p.add_rpm, AddDriverSet: p.add_driver_set,
@@ -317,11 +343,16 @@ def plan(img: InstallImage, edits: list[Any], *, progress: Progress | None = Non
         if e.unsafe:
             p.warnings.append(f"{img.name}: entry '{e.name}' has an unsafe name (absolute or "
                               "'..'); copied unchanged")
-    result = ImagePlan(p.changes, p.warnings, build_units(p))
-    progress.finish_step()
-    return result
-
+    return ImagePlan(p.changes, p.warnings, build_units(p), scratch=p.scratch)
 
 
 def fmt_mode(mode: int) -> str:
     return f"{mode & 0o7777:04o}"
+
+
+def _data_of(pe: Any) -> bytes | HostFile:
+    """A payload entry's data: in memory, or its spool file as a host file source."""
+    if pe.spool is None:
+        return bytes(pe.data)
+    st = pe.spool.stat()
+    return HostFile(pe.spool, st.st_size, st.st_mtime_ns)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from xcptui.engine import limits
 from xcptui.engine.errors import InputError
 from xcptui.engine.events import Progress, check
 from xcptui.engine.initrd import bzip2blocks as bzb
@@ -183,6 +184,9 @@ class ImageScan:
         head = self.region.pread(16, pos)
         codec = detect(head)
         n = len(self.segment_info)
+        if n >= limits.MAX_SEGMENTS:  # plain cpio ones too: each costs a read chunk
+            raise InputError(f"{self.name}: more than {limits.MAX_SEGMENTS} segments "
+                             "(a bomb?)")
         if codec is None:
             if n == 0:
                 raise InputError(f"{self.name}: unknown compression (first bytes "

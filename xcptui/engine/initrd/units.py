@@ -3,11 +3,16 @@ content as pieces: bytes of the original to copy, new bytes, host files."""
 
 from __future__ import annotations
 
+import shutil
+import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from xcptui.engine import limits
 from xcptui.engine.errors import InputError
 from xcptui.engine.initrd import cpio
-from xcptui.engine.initrd.edits import HostFile, data_bytes
+from xcptui.engine.initrd.compression import CHUNK
+from xcptui.engine.initrd.edits import HostFile
 from xcptui.engine.initrd.vtree import NewEntry, VTree
 
 
@@ -41,6 +46,16 @@ class ImagePlan:
     changes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
+    #: private directories holding HostFile data of the plan (spooled RPM payload files):
+    #: removed by ``close``, when the plan is garbage collected, or with the image
+    scratch: list[Path] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._release = weakref.finalize(self, remove_dirs, list(self.scratch))
+
+    def close(self) -> None:
+        """Remove the plan's private files; the plan cannot be written afterwards."""
+        self._release()
 
     @property
     def empty(self) -> bool:
@@ -76,7 +91,24 @@ def build_units(t: VTree) -> list[Unit]:
             raise InputError(f"{t.img.name}: an edited entry spans compressed "
                              "segments; rewrite of this image is not supported")
         units.append(_unit(t, si, last, spl))
+    _check_size(t, units)
     return units
+
+
+def _check_size(t: VTree, units: list[Unit]) -> None:
+    """The edited image must stay under the cap every reader of it applies."""
+    segs = t.img.segment_info
+    new = t.img.usize + sum(u.usize - (segs[u.last].uend - segs[u.first].uoffset)
+                            for u in units)
+    if new > limits.MAX_DECODED:
+        raise InputError(f"{t.img.name}: the edited image would be "
+                         f"{limits.human_binary(new)} uncompressed, past the "
+                         f"{limits.human_binary(limits.MAX_DECODED)} limit")
+
+
+def remove_dirs(dirs: list[Path]) -> None:
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 def _unit(t: VTree, first: int, last: int, spl: list[tuple[int, int, int, list[NewEntry]]]
           ) -> Unit:
@@ -115,8 +147,8 @@ def _repad(t: VTree, pieces: list[Piece], usize: int, first: int, last: int
     zstart = trailers[-1].end
     # the scan saw every byte after the trailer: without its "junk" problem they are zeros
     junk = any("after TRAILER" in p for p in t.img.problems)
-    if (junk and any(b"".join(t.img.iter_range(zstart, tail.end)).strip(b"\0"))) or \
-            tail.end - zstart > 65536:
+    if tail.end - zstart > 65536 or \
+            (junk and any(b"".join(t.img.iter_range(zstart, tail.end)).strip(b"\0"))):
         return pieces, usize
     body = [*pieces[:-1], Copy(tail.start, zstart)] if zstart > tail.start else pieces[:-1]
     size = usize - (tail.end - zstart)
@@ -127,11 +159,25 @@ def serialise(n: NewEntry) -> list[Piece]:
     h = n.header
     h.filesize = n.data_len()
     if h.magic == cpio.MAGIC_CRC:
-        h.check = cpio.checksum(data_bytes(n.data))
+        h.check = _checksum(n.data)
     pad = b"\0" * cpio.pad4(h.filesize)
     if isinstance(n.data, HostFile):
         return [h.encode(), n.data, pad]
     return [h.encode() + n.data + pad]
+
+
+def _checksum(d: bytes | HostFile) -> int:
+    """The 070702 check of ``d``, a host file read in chunks (never whole)."""
+    if isinstance(d, bytes):
+        return cpio.checksum(d)
+    total = 0
+    try:
+        with open(d.path, "rb") as fp:
+            while chunk := fp.read(CHUNK):
+                total += cpio.checksum(chunk)
+    except OSError as e:
+        raise InputError(f"{d.path}: cannot read: {e.strerror}") from None
+    return total & 0xFFFFFFFF
 
 
 def merge_pieces(pieces: list[Piece]) -> list[Piece]:

@@ -19,6 +19,11 @@ from xcptui.engine.initrd.edits import HostFile, data_bytes
 from xcptui.engine.initrd.entry import TYPE_BITS
 from xcptui.engine.initrd.image import InstallImage
 from xcptui.engine.initrd.symlinks import resolve_links
+from xcptui.engine.limits import human_binary
+
+# A file of the image the plan reads whole to edit (a hardlink group's data moved to
+# another member; etc/passwd): install.img's biggest files are a few tens of MB.
+EDIT_READ_MAX = 256 << 20
 
 
 @dataclass(eq=False)
@@ -41,7 +46,7 @@ class NewEntry:
 @dataclass(eq=False)
 class NewLink:
     ino: int
-    data: bytes = b""
+    data: bytes | HostFile = b""
     members: list[NewEntry] = field(default_factory=list)
 
 
@@ -242,10 +247,15 @@ class VTree:
                 self.removed.add(i)
         return len(doomed)
 
-    def current_data(self, node: Node) -> bytes:
+    def current_data(self, node: Node, limit: int = EDIT_READ_MAX, path: str = "") -> bytes:
+        """The whole data of ``node`` in memory: refused past ``limit``."""
+        a, b = self.img.data_range(self.raw[node]) if isinstance(node, int) else \
+            (0, node.data_len())
+        if b - a > limit:
+            what = path or (self.raw[node].path if isinstance(node, int) else node.path)
+            raise InputError(f"{self.img.name}: {what} is {human_binary(b - a)}, too big "
+                             f"to edit in memory (limit {human_binary(limit)})")
         if isinstance(node, int):
-            e = self.raw[node]
-            a, b = self.img.data_range(e)
             return b"".join(self.img.iter_range(a, b, self.cancel))
         return data_bytes(node.data)
 

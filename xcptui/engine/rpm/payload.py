@@ -5,11 +5,18 @@ in that cpio in a usable form (rpm writes the build host's ids): rpm itself take
 them from the header tags FILEUSERNAME / FILEGROUPNAME, so we read those too (with
 ``rpmheader``'s structural reader) and match them to paths. Scriptlets are never run and no rpmdb
 is touched; the caller says so in its plan.
+
+Given a spool directory, file data past a small size is written there block by block
+as it decodes (``PayloadEntry.spool``), so a payload's memory stays bounded whatever
+its files' sizes; without one, data is held in memory (capped by the decode budget).
 """
 
 from __future__ import annotations
 
+import os
 import struct
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +24,8 @@ import libarchive
 import libarchive.exception
 
 from xcptui.engine import layout, limits
-from xcptui.engine.errors import InputError
+from xcptui.engine.errors import BuildError, InputError
+from xcptui.engine.events import check
 from xcptui.engine.rpm.header import HeaderBlock, read_layout
 
 TAG_NAME = 1000
@@ -28,6 +36,11 @@ TAG_DIRINDEXES = 1116
 TAG_BASENAMES = 1117
 TAG_DIRNAMES = 1118
 
+# With a spool directory: a file's data goes to disk once it passes SPOOL_MIN, and every
+# file does once the data held in memory for the whole payload passes MEMORY_CAP.
+SPOOL_MIN = 1 << 20
+MEMORY_CAP = 32 << 20
+
 
 @dataclass
 class PayloadEntry:
@@ -37,9 +50,15 @@ class PayloadEntry:
     uname: str
     gname: str
     mtime: int
-    data: bytes = b""
+    data: bytes = b""  # empty when spooled
     link_target: str | None = None  # symlink target, or hardlink: path of the other link
     rdev: tuple[int, int] = (0, 0)
+    spool: Path | None = None  # the data's host copy (a file in the spool directory)
+    size: int = 0  # data size, spooled or not
+
+    def read_data(self) -> bytes:
+        """The data, from memory or the spool file (for small consumers only)."""
+        return self.spool.read_bytes() if self.spool is not None else self.data
 
 
 @dataclass
@@ -107,12 +126,15 @@ def _entry_type(e: libarchive.ArchiveEntry) -> str:
     return "file"
 
 
-def read_payload(path: Path) -> RpmPayload:
+def read_payload(path: Path, spool_dir: Path | None = None,
+                 cancel: threading.Event | None = None) -> RpmPayload:
     """Every payload entry of the RPM at ``path``; InputError if it is not a readable RPM.
 
     File data is read block by block against a budget (total size, expansion ratio
     against the RPM's size, entry count), so a payload bomb is refused after a bounded
-    amount of work and memory instead of being decompressed whole.
+    amount of work instead of being decompressed whole. With ``spool_dir`` (an existing
+    private directory the caller removes) data past ``SPOOL_MIN`` goes there as it
+    decodes, so memory stays bounded too.
     """
     path = Path(path)
     label = path.name
@@ -123,28 +145,65 @@ def read_payload(path: Path) -> RpmPayload:
     budget = limits.DecodeBudget(label, limits.MAX_RPM_PAYLOAD, "payload decompresses")
     # Only the RPM's size is known as "compressed input": the ratio's base, counted once.
     budget.add("rpm", 0, path.stat().st_size)
+    sink = _Sink(spool_dir, budget, cancel)
     try:
         with libarchive.file_reader(str(path)) as archive:
             for e in archive:
+                check(cancel)
                 if len(out.entries) >= limits.MAX_CPIO_ENTRIES:
                     raise InputError(f"{label}: payload has more than "
                                      f"{limits.MAX_CPIO_ENTRIES} entries (a bomb?)")
-                out.entries.append(_convert(e, owners, label, budget, len(out.entries)))
+                out.entries.append(_convert(e, owners, label, sink, len(out.entries)))
     except libarchive.exception.ArchiveError as e:
         raise InputError(f"{label}: cannot read the RPM payload (truncated or corrupt: "
                          f"{_short(e)})") from None
     return out
 
 
-def _read_data(e: libarchive.ArchiveEntry, budget: limits.DecodeBudget, key: int) -> bytes:
-    """The entry's data, checked against the budget after every block it decodes."""
-    parts: list[bytes] = []
-    got = 0
-    for block in e.get_blocks():
-        parts.append(block)
-        got += len(block)
-        budget.add(key, got, 0)
-    return b"".join(parts)
+class _Sink:
+    """Where entry data goes: memory, or (past the thresholds) a spool file."""
+
+    def __init__(self, spool_dir: Path | None, budget: limits.DecodeBudget,
+                 cancel: threading.Event | None) -> None:
+        self.dir, self.budget, self.cancel = spool_dir, budget, cancel
+        self.in_memory = 0
+
+    def read(self, e: libarchive.ArchiveEntry, key: int) -> tuple[bytes, Path | None, int]:
+        """(data, spool file, size) of the entry, checked against the budget after every
+        block it decodes."""
+        parts: list[bytes] = []
+        got = 0
+        blocks = iter(e.get_blocks())
+        for block in blocks:
+            parts.append(block)
+            got += len(block)
+            self.budget.add(key, got, 0)
+            if self.dir is not None and (got > SPOOL_MIN or
+                                         self.in_memory + got > MEMORY_CAP):
+                host, size = self._spool(self.dir / f"{key}", key, parts, blocks, got)
+                return b"", host, size
+        self.in_memory += got
+        return b"".join(parts), None, got
+
+    def _spool(self, host: Path, key: int, parts: list[bytes], rest: Iterator[bytes],
+               got: int) -> tuple[Path, int]:
+        try:
+            # O_EXCL and O_NOFOLLOW: nothing placed there beforehand is written through
+            fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | getattr(os, "O_CLOEXEC", 0), 0o600)
+            with os.fdopen(fd, "wb") as fp:
+                for p in parts:
+                    fp.write(p)
+                parts.clear()
+                for block in rest:
+                    check(self.cancel)
+                    fp.write(block)
+                    got += len(block)
+                    self.budget.add(key, got, 0)
+        except OSError as e:
+            raise BuildError(f"{host}: cannot write the RPM payload's data: "
+                             f"{e.strerror}") from None
+        return host, got
 
 
 def _text(value: str | bytes | None) -> str:
@@ -154,16 +213,16 @@ def _text(value: str | bytes | None) -> str:
 
 
 def _convert(e: libarchive.ArchiveEntry, owners: dict[str, tuple[str, str]], label: str,
-             budget: limits.DecodeBudget, index: int) -> PayloadEntry:
+             sink: _Sink, index: int) -> PayloadEntry:
     pathname = _text(e.pathname)
     rel = layout.safe_relpath(pathname) if "\0" not in pathname else None
     if not rel:
         raise InputError(f"{label}: payload entry with an unsafe name: {pathname!r}")
     kind = _entry_type(e)
     user, group = owners.get(rel, (e.uname or "root", e.gname or "root"))
-    data = b""
+    data, spool, size = b"", None, 0
     if kind in ("file", "hardlink"):
-        data = _read_data(e, budget, index)
+        data, spool, size = sink.read(e, index)
     target: str | None = None
     if kind == "symlink":
         target = _text(e.linkpath)
@@ -177,6 +236,7 @@ def _convert(e: libarchive.ArchiveEntry, owners: dict[str, tuple[str, str]], lab
         path=rel, type=kind, mode=e.mode & 0o7777, uname=user, gname=group,
         mtime=int(e.mtime or 0), data=data, link_target=target,
         rdev=(e.rdevmajor, e.rdevminor) if kind in ("chardev", "blockdev") else (0, 0),
+        spool=spool, size=size,
     )
 
 
