@@ -42,3 +42,21 @@ async def test_sidebar_one_line_per_step_after_resizes(
                 assert side[:7] == WIDE, (size, side)
             else:
                 assert side[:7] == ["1", "2", "3", "4 ●", "5 ●", "6", "7"], (size, side)
+
+
+async def test_review_at_80x24_gives_the_plan_the_rows_the_table_does_not_need(
+        iso_dir: Path) -> None:
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_session(pilot)
+        rec = recipe_mod.Recipe()
+        rec.iso.volume_id = "CUSTOM 8.3"
+        rec.boot.append += ["atexit=shell"]
+        app.replace_recipe(rec, None)
+        await settle(pilot)
+        await goto(pilot, "review")
+        await settle(pilot, 0.3)
+        table = app.screen.query_one("#review-changes")
+        plan = app.screen.query_one("#review-plan-scroll")
+        assert table.region.height <= 4  # header + 2 changes (+ scrollbar row)
+        assert plan.region.height >= 10, plan.region
