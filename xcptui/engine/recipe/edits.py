@@ -198,8 +198,31 @@ def undo_drop(rec: Recipe, name: str) -> None:
 
 
 def set_signing(rec: Recipe, mode: str | None, key: str | None = None) -> None:
-    """mode None: leave signing to the build's default (only touched when the repo changes)."""
+    """mode None: leave signing to the build's default (only touched when the repo changes).
+    ``installer_gpgcheck`` (set in another step) is kept."""
+    gpgcheck = rec.signing.installer_gpgcheck if rec.signing is not None else None
     rec.signing = None if mode is None else SigningSection(mode, key if mode == "gpg" else None)
+    set_installer_gpgcheck(rec, gpgcheck)
+
+
+GPGCHECK_SETTINGS = (None, "off", "keep")  # None: auto
+
+
+def set_installer_gpgcheck(rec: Recipe, value: str | None) -> None:
+    """[signing] installer_gpgcheck "off", "keep" or None (auto). A recipe without
+    [signing] gets one with the build's default mode ("unsigned") to hold the setting,
+    and loses it again when the setting goes back to auto (and nothing else is set)."""
+    if value not in GPGCHECK_SETTINGS:
+        raise ValueError(f"installer_gpgcheck must be off, keep or auto, not {value!r}")
+    if rec.signing is None:
+        if value is not None:
+            rec.signing = SigningSection(installer_gpgcheck=value)
+        return
+    if rec.signing.installer_gpgcheck == value:
+        return  # unchanged: an explicit [signing] mode = "unsigned" stays
+    rec.signing.installer_gpgcheck = value
+    if value is None and rec.signing == SigningSection():
+        rec.signing = None  # only held the setting
 
 
 def undo_signing(rec: Recipe) -> None:

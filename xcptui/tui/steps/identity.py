@@ -20,12 +20,15 @@ from textual.widgets import (
     RadioButton,
     RadioSet,
     Select,
+    SelectionList,
     Static,
 )
 from textual.worker import Worker, WorkerState
 from textual_fspicker import FileOpen, Filters
 
 from xcptui.engine import (
+    ANSWERFILE_ALL_ENTRIES,
+    ANSWERFILE_INTERACTIVE_ROLES,
     BootEffects,
     XcptuiError,
     plan_boot_effects,
@@ -39,6 +42,7 @@ from xcptui.tui.dialogs.common import ErrorDialog
 from xcptui.tui.jobs import readers
 from xcptui.tui.jobs.guard import guarded
 from xcptui.tui.steps.base import Step
+from xcptui.tui.widgets import fmt
 
 PRESETS = [  # (checkbox id, parameter name, label)
     ("p-atexit", "atexit", "atexit=shell: a shell when the installer exits"),
@@ -46,6 +50,13 @@ PRESETS = [  # (checkbox id, parameter name, label)
     ("p-norepogpg", "no-repo-gpgcheck", "no-repo-gpgcheck: skip the repo signature check"),
 ]
 MANAGED = {"sshpassword", "atexit", "no-gpgcheck", "no-repo-gpgcheck"}
+# [signing] installer_gpgcheck: (Select value, label, one-line explanation); "auto" = None
+GPGCHECK = [
+    ("auto", "auto", "off when the repo is re-signed by you"),
+    ("off", "off", "no-gpgcheck: unsigned RPMs install"),
+    ("keep", "keep", "on: RPMs not signed by you fail"),
+]
+UNIQUE_SEARCH_WHY = "no other XCP-ng stick takes the boot"
 
 
 class EngineCheck(Validator):
@@ -84,6 +95,10 @@ VOLID_MAX = 32  # ISO 9660 volume identifier (d-characters)
 
 
 class IdentityStep(Step):
+    DEFAULT_CSS = """
+    IdentityStep #f-af-entries { height: auto; max-height: 10; }
+    IdentityStep .form-why { color: $text-muted; padding: 0 0 0 2; height: auto; }
+    """
     KEY = "identity"
     TITLE = "Identity & boot"
     INTRO = "label, version, boot parameters; Enter applies"
@@ -138,6 +153,16 @@ class IdentityStep(Step):
                     yield Button("Browse…", id="af-browse", compact=True)
                 yield from self._row("URL", Input(placeholder="http://server/answerfile.xml",
                                                   id="f-af-url"), row_id="af-url-row")
+                yield Label("Entries that get it (the others stay interactive):",
+                            id="f-af-entries-title")
+                yield SelectionList[str](id="f-af-entries", compact=True)
+                yield Label("Checks", classes="pane-title")
+                yield from self._row("RPM gpgcheck", Select[str](
+                    [(label, value) for value, label, _why in GPGCHECK], value="auto",
+                    allow_blank=False, id="f-gpgcheck"))
+                yield Static("", id="f-gpgcheck-why", classes="form-why")
+                yield Checkbox("unique search (UEFI grub marker file)", id="f-unique")
+                yield Static(Text(UNIQUE_SEARCH_WHY), id="f-unique-why", classes="form-why")
                 yield Label("Menu", classes="pane-title")
                 yield from self._row("Default entry", Select[str]([], prompt="(keep)",
                                                                   id="f-default"))
@@ -193,7 +218,8 @@ class IdentityStep(Step):
             ti.get("branding", {}).get("version", "")
         return s.iso.volume_id, ti.get("build", {}).get("number", ""), version
 
-    def _labels(self) -> list[str]:
+    def _entries(self) -> list[dict[str, Any]]:
+        """The first boot menu's entries as the engine's facts give them (isolinux.cfg)."""
         s = self.session
         if s is None:
             return []
@@ -201,14 +227,60 @@ class IdentityStep(Step):
         first = next(iter(configs.values()), None)
         if not isinstance(first, dict):
             return []
-        return [str(e.get("label")) for e in first.get("entries", []) if isinstance(e, dict)]
+        return [e for e in first.get("entries", []) if isinstance(e, dict)]
+
+    def _labels(self) -> list[str]:
+        return [str(e.get("label")) for e in self._entries()]
+
+    def _installer(self) -> list[tuple[str, str]]:
+        """(label, role) of the installer entries: what an answerfile can go on."""
+        return [(str(e.get("label")), str(e.get("role"))) for e in self._entries()
+                if e.get("installer")]
+
+    def _af_default(self) -> list[str]:
+        """The engine's default for empty [answerfile] entries."""
+        return [lbl for lbl, role in self._installer()
+                if role not in ANSWERFILE_INTERACTIVE_ROLES]
+
+    def _af_selected(self, entries: list[str]) -> list[str]:
+        """Recipe entries -> the labels to tick (a name may be a label or a role)."""
+        inst = self._installer()
+        if not entries:
+            return self._af_default()
+        if entries == [ANSWERFILE_ALL_ENTRIES]:
+            return [lbl for lbl, _ in inst]
+        want = {n.lower() for n in entries}
+        return [lbl for lbl, role in inst if lbl.lower() in want or role in want]
+
+    def _af_entries(self) -> list[str]:
+        """The ticked entries as recipe entries: [] = the engine's default, ["all"]."""
+        ticked = set(self.query_one("#f-af-entries", SelectionList).selected)
+        labels = [lbl for lbl, _ in self._installer() if lbl in ticked]
+        if labels == self._af_default():
+            return []
+        if labels == [lbl for lbl, _ in self._installer()]:
+            return [ANSWERFILE_ALL_ENTRIES]
+        return labels
 
     # -- recipe -> form --------------------------------------------------------------------
     def session_changed(self) -> None:
         labels = self._labels()
         sel = self.query_one("#f-default", Select)
-        sel.set_options([(lbl, lbl) for lbl in labels])
+        sel.set_options([(fmt.plain(lbl), lbl) for lbl in labels])
+        entries = self.query_one("#f-af-entries", SelectionList)
+        entries.clear_options()
+        entries.add_options([(self._entry_prompt(lbl, role), lbl)
+                             for lbl, role in self._installer()])
         self._load_form()
+
+    @staticmethod
+    def _entry_prompt(label: str, role: str) -> Text:
+        t = fmt.plain(label)
+        if role != label:  # roles are the engine's names (ROLES), not ISO text
+            t.append(f"  ({role})", style="dim")
+        if role in ANSWERFILE_INTERACTIVE_ROLES:
+            t.append("  interactive by default", style="dim italic")
+        return t
 
     def recipe_changed(self) -> None:
         if not self._dirty():  # keep the user's unapplied edits, else follow the recipe
@@ -218,6 +290,9 @@ class IdentityStep(Step):
     def _state(rec: recipe_mod.Recipe) -> str:
         """The part of a recipe this step edits, as text (for comparisons)."""
         part = recipe_mod.Recipe(boot=rec.boot, answerfile=rec.answerfile)
+        if rec.signing is not None and rec.signing.installer_gpgcheck:  # only this key
+            part.signing = recipe_mod.SigningSection(
+                installer_gpgcheck=rec.signing.installer_gpgcheck)
         part.iso.volume_id = rec.iso.volume_id
         part.iso.build_number = rec.iso.build_number
         part.iso.product_version = rec.iso.product_version
@@ -247,6 +322,13 @@ class IdentityStep(Step):
         self.query_one(f"#{mode}", RadioButton).value = True
         self.query_one("#f-af-file", Input).value = str(af.source) if af and af.source else ""
         self.query_one("#f-af-url", Input).value = af.url or "" if af else ""
+        entries = self.query_one("#f-af-entries", SelectionList)
+        entries.deselect_all()
+        for lbl in self._af_selected(af.entries if af else []):
+            entries.select(lbl)
+        gpg = rec.signing.installer_gpgcheck if rec.signing is not None else None
+        self.query_one("#f-gpgcheck", Select).value = gpg or "auto"
+        self.query_one("#f-unique", Checkbox).value = rec.boot.unique_search
         sel = self.query_one("#f-default", Select)
         if rec.boot.default is not None and rec.boot.default in self._labels():
             sel.value = rec.boot.default
@@ -271,6 +353,9 @@ class IdentityStep(Step):
         if self.query_one("#p-ssh", Checkbox).value and \
                 not self.query_one("#f-sshpw", Input).value:
             problems.append("SSH needs a password")
+        if self._af_mode() != "none" and self._installer() and \
+                not self.query_one("#f-af-entries", SelectionList).selected:
+            problems.append("Answer file: tick at least one boot entry")
         return problems
 
     def draft(self) -> recipe_mod.Recipe:
@@ -298,6 +383,9 @@ class IdentityStep(Step):
         rec.boot.default = str(sel.value) if sel.value is not Select.NULL else None
         t = self.query_one("#f-timeout", Input).value.strip()
         rec.boot.timeout = int(t) if t.isdigit() else None
+        rec.boot.unique_search = self.query_one("#f-unique", Checkbox).value
+        gpg = self.query_one("#f-gpgcheck", Select).value
+        ops.set_installer_gpgcheck(rec, None if gpg in ("auto", Select.NULL) else str(gpg))
         mode = self._af_mode()
         old = s.recipe.answerfile
         if mode == "none":
@@ -310,6 +398,7 @@ class IdentityStep(Step):
             else:
                 af.url = self.query_one("#f-af-url", Input).value.strip() or None
                 af.source = None
+            af.entries = self._af_entries()
             rec.answerfile = af
         return rec
 
@@ -336,7 +425,7 @@ class IdentityStep(Step):
             return
         problems = self._invalid()
         if problems:
-            self.query_one("#id-errors", Static).update("\n".join(problems))
+            self.query_one("#id-errors", Static).update(Text("\n".join(problems)))
             self.notify("Fix the fields in red first.", severity="warning")
             return
         if self._af_mode() == "embed":
@@ -378,6 +467,11 @@ class IdentityStep(Step):
         mode = self._af_mode()
         self.query_one("#af-embed-row").display = mode == "embed"
         self.query_one("#af-url-row").display = mode == "url"
+        for wid in ("#f-af-entries-title", "#f-af-entries"):
+            self.query_one(wid).display = mode != "none"
+        gpg = self.query_one("#f-gpgcheck", Select).value
+        why = next((w for v, _label, w in GPGCHECK if v == gpg), "")
+        self.query_one("#f-gpgcheck-why", Static).update(Text(why))
 
     @on(RadioSet.Changed, "#f-af-mode")
     def _af_changed(self) -> None:
@@ -403,11 +497,14 @@ class IdentityStep(Step):
     @on(Input.Changed)
     @on(Checkbox.Changed)
     @on(Select.Changed)
+    @on(SelectionList.SelectedChanged)
     def _edited(self, event: Any) -> None:
+        if isinstance(event, Select.Changed) and event.select.id == "f-gpgcheck":
+            self._af_rows()  # its explanation line
         if isinstance(event, Input.Changed) and event.validation_result is not None:
             errs = [] if event.validation_result.is_valid else \
                 event.validation_result.failure_descriptions
-            self.query_one("#id-errors", Static).update("\n".join(errs))
+            self.query_one("#id-errors", Static).update(Text("\n".join(errs)))
             if event.input.id == "f-volid":  # the reason next to the field, not below
                 self._volid_feedback(event.value, errs)
         self._schedule()
@@ -417,7 +514,7 @@ class IdentityStep(Step):
         self.query_one("#f-volid-count", Label).update(
             Text(f" {n}/{VOLID_MAX}", style="bold red" if n > VOLID_MAX else "dim"))
         why = self.query_one("#f-volid-why", Static)
-        why.update("\n".join(errs))
+        why.update(Text("\n".join(errs)))  # not markup: errs quote ISO values
         why.display = bool(errs)
 
     def _schedule(self) -> None:
