@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 from textual.app import App
 
 _TEXT = re.compile(r'<text[^>]*?x="([\d.]+)"[^>]*?y="([\d.]+)"[^>]*>(.*?)</text>', re.S)
 
 
-def screen_lines(app: App[object]) -> list[str]:
+def screen_lines(app: App[Any]) -> list[str]:
     rows: dict[float, list[tuple[float, str]]] = {}
     for m in _TEXT.finditer(app.export_screenshot()):
         text = html.unescape(re.sub("<[^>]+>", "", m.group(3)))

@@ -44,6 +44,8 @@ def wizard_commands(app: App[object]) -> list[WizardCommand]:
                           partial(wiz.run_step_action, "packages", "check")),
             WizardCommand("Build ISO", "Go to the Build step and start",
                           partial(wiz.run_step_action, "build", "build")),
+            WizardCommand("Compare with another ISO…", "Files, install.img, packages, boot "
+                          "entries and .treeinfo that differ (F6)", wiz.action_compare),
         ]
     help_action = getattr(app, "action_help", None)
     if help_action is not None:

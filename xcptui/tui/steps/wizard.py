@@ -14,7 +14,8 @@ from textual.widgets import Button, ContentSwitcher, Footer, Input, Label, Optio
 
 from xcptui.engine import XcptuiError, pending
 from xcptui.engine import recipe as recipe_mod
-from xcptui.tui.dialogs.files import FileSave, Filters
+from xcptui.tui.dialogs.compare import CompareScreen
+from xcptui.tui.dialogs.files import FileOpen, FileSave, Filters
 from xcptui.tui.messages import WizardReady
 from xcptui.tui.state.session import Session, SessionHost
 from xcptui.tui.steps.base import Step
@@ -45,6 +46,7 @@ class WizardScreen(Screen[None]):
         Binding("ctrl+b,alt+left", "back", "Back", show=False, id="back"),
         Binding("ctrl+s", "save_recipe", "Save", id="save"),
         Binding("question_mark", "app.help", "Help", key_display="?", id="help-key"),
+        Binding("f6", "compare", "Compare ISOs", show=False, id="compare"),
         *[Binding(f"{i},alt+{i}", f"go('{k}')", f"Go to {t}", show=False,
                   id=f"go-{k}")
           for i, (k, t) in enumerate(STEPS, 1)],
@@ -221,6 +223,29 @@ class WizardScreen(Screen[None]):
             status = f"[dim]{n} pending change{'s' if n != 1 else ''}[/]" \
                 if n and not built else ""
         self.query_one("#side-status", Static).update(status)
+
+    # -- compare -----------------------------------------------------------------------
+    def action_compare(self) -> None:
+        """F6: what changed from the open ISO to another one (e.g. a build of it)."""
+        s = self.session
+        if s is None:
+            self.notify("Open an ISO first.", severity="warning")
+            return
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.compare_with(path)
+
+        self.app.push_screen(
+            FileOpen(s.source.parent, "Compare with ISO",
+                     filters=Filters(("*.iso", lambda p: p.suffix.lower() == ".iso"),
+                                     ("all", lambda p: True))),
+            chosen)
+
+    def compare_with(self, other: Path) -> None:
+        s = self.session
+        if s is not None:
+            self.app.push_screen(CompareScreen(s.source, other))
 
     # -- recipe file -------------------------------------------------------------------
     def action_save_recipe(self) -> None:
