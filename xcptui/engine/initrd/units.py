@@ -181,21 +181,30 @@ def _checksum(d: bytes | HostFile) -> int:
 
 
 def merge_pieces(pieces: list[Piece]) -> list[Piece]:
+    """Adjacent byte pieces joined (each run once: linear, whatever the count) and
+    touching copies merged; empty pieces dropped."""
     out: list[Piece] = []
+    run: list[bytes] = []
+
+    def flush() -> None:
+        if run:
+            out.append(run[0] if len(run) == 1 else b"".join(run))
+            run.clear()
+
     for p in pieces:
         if isinstance(p, bytes):
-            if not p:
-                continue
-            if out and isinstance(out[-1], bytes):
-                out[-1] = out[-1] + p
-                continue
-        elif isinstance(p, Copy):
-            if p.end <= p.start:
-                continue
-            if out and isinstance(out[-1], Copy) and out[-1].end == p.start:
-                out[-1] = Copy(out[-1].start, p.end)
-                continue
+            if p:
+                run.append(p)
+            continue
+        if isinstance(p, Copy) and p.end <= p.start:
+            continue
+        flush()
+        if isinstance(p, Copy) and out and isinstance(out[-1], Copy) \
+                and out[-1].end == p.start:
+            out[-1] = Copy(out[-1].start, p.end)
+            continue
         out.append(p)
+    flush()
     return out
 
 
