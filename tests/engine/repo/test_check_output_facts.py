@@ -82,3 +82,4 @@ def test_no_effective_change_keeps_source_signing(iso: IsoSource) -> None:
     rep = packages.check(iso, same)
     assert rep.output_signing is not None and rep.output_signing.signed
     assert rep.output_signing.text.startswith("repository unchanged")
+    assert any("already has exactly these Requires" in w for w in rep.warnings)

@@ -97,6 +97,7 @@ class CheckReport:
     meta: MetaRebuild | None = None  # set when the recipe rebuilds xcp-ng-deps
     #: every package of the (resulting) repository that neither install job installs
     skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the recipe's, informational
 
     def lines(self) -> list[str]:
         what = "with the recipe applied" if self.with_recipe else "as it is"
@@ -173,8 +174,9 @@ def check(iso: IsoReader, recipe: Recipe | None = None, progress: Progress | Non
                              + ", ".join(str(d) for d in st.meta_new.requires))
             if st.auto_required:
                 notes.append(f"auto_require adds {', '.join(st.auto_required)} to {META}")
-            notes += [w for w in st.warnings if w not in st.not_installed
-                      and not w.startswith("source repository: ")]
+            warnings = [w for w in st.warnings if w not in st.not_installed
+                        and not w.startswith("source repository: ")]
+            notes += warnings
             if state.signed or state.repomd_asc:
                 mode = recipe.signing.mode if recipe.signing else "unsigned"
                 notes.append("signing: the build would sign repomd.xml with your key"
@@ -189,6 +191,7 @@ def check(iso: IsoReader, recipe: Recipe | None = None, progress: Progress | Non
             rep = _report(st.result, st.not_installed, len(st.final), out_sig.text,
                           st.src.notes, with_recipe=True, extra=notes)
             rep.output_signing = out_sig
+            rep.warnings = warnings
             if st.meta_new is not None and st.meta_base is not None:
                 rep.meta = MetaRebuild(st.meta_base.nevra, st.meta_new.nevra,
                                        _plain_requires(st.meta_base.requires),

@@ -100,13 +100,12 @@ def outcome(state: SigningState, *, changes_repo: bool, mode: str | None,
                 "; every RPM must be signed by that key (installer_gpgcheck = \"keep\")")
         return SigningOutcome(True, state.signed, f"output signed with gpg key {key}: new "
                               f"repomd.xml.asc, .treeinfo [keys] lists the key{rpms}")
-    hint = (' (add [signing] mode = "gpg" and key = "KEYID" to sign it)' if mode is None
+    hint = (' (add [signing] mode = "gpg" to sign it)' if mode is None
             else ' ([signing] mode = "unsigned")')
     if state.signed:
         return SigningOutcome(False, True,
                               "source signed; output will be UNSIGNED: .treeinfo [keys] "
-                              "commented out, repomd.xml.asc removed, the installer checks "
-                              f"no signatures{hint}")
+                              f"commented out, repomd.xml.asc removed{hint}")
     stale = ", the stale repomd.xml.asc removed" if state.repomd_asc else ""
     return SigningOutcome(False, False, f"output unsigned like the source{stale}: the "
                           "installer checks no signatures")

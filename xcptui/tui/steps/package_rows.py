@@ -8,8 +8,8 @@ from typing import Any
 
 from xcptui.engine import recipe as r
 
-ORIGINAL, ADDED, REPLACED, REMOVED, UPGRADE, DOWNGRADE = (
-    "original", "added", "replaced", "removed", "replaces", "downgrades")
+ORIGINAL, ADDED, REPLACED, REMOVED, UPGRADE, DOWNGRADE, REBUILT = (
+    "original", "added", "replaced", "removed", "replaces", "downgrades", "rebuilt")
 META = "xcp-ng-deps"
 
 
@@ -35,8 +35,9 @@ def spec_forms(info: Any) -> set[str]:
 
 
 def rows(originals: list[Any], added: list[tuple[Path, Any]], rec: r.Recipe,
-         evrcmp: Any) -> list[PackageRow]:
-    """``added``: (host path, RpmInfo or an error string) per packages.add entry."""
+         evrcmp: Any, report: Any = None) -> list[PackageRow]:
+    """``added``: (host path, RpmInfo or an error string) per packages.add entry;
+    ``report``: the engine's CheckReport of this recipe (rebuilt xcp-ng-deps, skipped)."""
     by_name: dict[str, list[Any]] = {}
     for o in originals:
         by_name.setdefault(o.name, []).append(o)
@@ -73,7 +74,102 @@ def rows(originals: list[Any], added: list[tuple[Path, Any]], rec: r.Recipe,
             status, note = REPLACED, f"by {replaced[o.filename][0].evr}"
         out.append(PackageRow(f"iso:{o.filename}", o.name, o.evr, o.arch, o.size, status,
                               note, o, spec=spec))
-    return out + out_added
+    return _with_report(out + out_added, report)
+
+
+def _with_report(out: list[PackageRow], report: Any) -> list[PackageRow]:
+    """Mark what the engine's check says: xcp-ng-deps rebuilt, packages yum skips."""
+    if report is None:
+        return out
+    meta = getattr(report, "meta", None)
+    skipped = {not_installed_name(x): x for x in getattr(report, "skipped", [])}
+    metas = [x for x in out if x.name == META and x.status == ORIGINAL]
+    for row in out:
+        if meta is not None and row.name == META and row.status == ORIGINAL and \
+                row is max(metas, key=lambda m: m.info.evr_obj):
+            row.status, row.note = REBUILT, meta_note(meta)
+        if row.name in skipped and row.status != REMOVED:
+            why = "only with kernel-alt" if "only when booted" in skipped[row.name] \
+                else "not installed"
+            row.note = f"{row.note}  · {why}" if row.note else f"· {why}"
+    return out
+
+
+def meta_note(meta: Any) -> str:
+    """'as 8.3-14.1: +mytool -xcp-ng-pv-tools' for the rebuilt xcp-ng-deps."""
+    new = meta.new_nevra
+    evr = new[len(META) + 1:].rsplit(".", 1)[0] if new.startswith(META + "-") else new
+    edits = [f"+{a}" for a in meta.added] + [f"-{d}" for d in meta.removed]
+    return f"as {evr}: {' '.join(edits)}" if edits else f"as {evr}"
+
+
+def matches(row: PackageRow, pattern: str) -> bool:
+    """The filter: name, EVR, arch, status, note or file name (pending additions too)."""
+    pat = pattern.strip().lower()
+    if not pat:
+        return True
+    files = [row.source.name] if row.source is not None else []
+    if row.info is not None:
+        files += [row.info.filename, row.info.nevra]
+    return any(pat in x.lower() for x in [row.name, row.evr, row.arch, row.status, row.note,
+                                          *files])
+
+
+@dataclass
+class Totals:
+    before_count: int
+    before_bytes: int
+    after_count: int
+    after_bytes: int
+    added_bytes: int  # RPMs the recipe adds (their host files)
+    removed_bytes: int  # RPMs the recipe removes or replaces
+
+
+def totals(rows_: list[PackageRow]) -> Totals:
+    orig = [x for x in rows_ if x.key.startswith("iso:")]
+    gone = [x for x in orig if x.status in (REMOVED, REPLACED)]
+    new = [x for x in rows_ if x.key.startswith("add:")]
+    before = sum(x.size for x in orig)
+    add_b, rem_b = sum(x.size for x in new), sum(x.size for x in gone)
+    return Totals(len(orig), before, len(orig) - len(gone) + len(new),
+                  before - rem_b + add_b, add_b, rem_b)
+
+
+FIXED = {"arch": 6, "size": 9}  # widths that never need more
+MINIMUM = {"name": 10, "evr": 12, "status": 14}
+
+
+def natural_width(rows_: list[PackageRow], size_of: Any) -> int:
+    """Cells every column needs to show its longest value (without cell padding)."""
+    heads = {"name": 4, "evr": 3, "arch": 4, "size": 4, "status": 6}
+    name = max([heads["name"], *(len(x.name) for x in rows_)])
+    evr = max([heads["evr"], *(len(x.evr) for x in rows_)])
+    arch = max([FIXED["arch"], *(len(x.arch) for x in rows_)])
+    size = max([FIXED["size"] - 1, *(len(size_of(x.size)) for x in rows_)])
+    status = max([heads["status"], *(len(f"{x.status} {x.note}".strip()) for x in rows_)])
+    return name + evr + arch + size + status
+
+
+def column_widths(rows_: list[PackageRow], avail: int, size_of: Any) -> dict[str, int]:
+    """Column widths for ``avail`` cells of content: every column's natural width when
+    they fit (the status takes the rest); else the widest of name, EVR and status gives
+    up a cell at a time, down to its minimum, so no column eats the others."""
+    w = {"name": max([4, *(len(x.name) for x in rows_)]),
+         "evr": max([3, *(len(x.evr) for x in rows_)]),
+         "arch": max([FIXED["arch"], *(len(x.arch) for x in rows_)]),
+         "size": max([FIXED["size"] - 1, *(len(size_of(x.size)) for x in rows_)]),
+         "status": max([MINIMUM["status"],
+                        *(len(f"{x.status} {x.note}".strip()) for x in rows_)])}
+    over = sum(w.values()) - avail
+    while over > 0:
+        able = [k for k in ("evr", "status", "name") if w[k] > MINIMUM[k]]
+        if not able:
+            break
+        k = max(able, key=lambda c: w[c])
+        w[k] -= 1
+        over -= 1
+    w["status"] += max(0, -over)  # the status and its note get what is left
+    return w
 
 
 @dataclass

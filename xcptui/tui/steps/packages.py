@@ -21,6 +21,7 @@ from xcptui.engine.recipe import edits as ops
 from xcptui.tui.dialogs.common import ErrorDialog, InputDialog
 from xcptui.tui.dialogs.files import FileOpen
 from xcptui.tui.dialogs.repo_options import RepoOptions, RepoOptionsDialog
+from xcptui.tui.dialogs.requires_diff import RequiresScreen
 from xcptui.tui.jobs import readers
 from xcptui.tui.jobs.guard import guarded
 from xcptui.tui.jobs.progress import posting_progress
@@ -29,11 +30,17 @@ from xcptui.tui.steps import package_rows as pr
 from xcptui.tui.steps.base import Step
 from xcptui.tui.steps.installer import RPM_FILTERS
 from xcptui.tui.widgets import fmt
+from xcptui.tui.widgets import package_check as pc
 from xcptui.tui.widgets.job_status import JobStatus
 from xcptui.tui.widgets.row_table import RowTable
 
 STATUS_STYLE = {pr.ORIGINAL: "dim", pr.ADDED: "bold green", pr.UPGRADE: "bold green",
-                pr.DOWNGRADE: "bold yellow", pr.REPLACED: "yellow", pr.REMOVED: "red strike"}
+                pr.DOWNGRADE: "bold yellow", pr.REPLACED: "yellow", pr.REMOVED: "red strike",
+                pr.REBUILT: "bold yellow"}
+COLUMNS = [("name", "name"), ("EVR", "evr"), ("arch", "arch"), ("size", "size"),
+           ("status", "status")]
+CELL_PADDING = 2  # DataTable's cell_padding on both sides
+SIDE_WIDTH = 48  # the check pane beside the table (app.tcss: PackagesStep.-wide)
 SORTS = ["name", "status", "size", "arch"]
 DEP_RE = r"[A-Za-z0-9_.+()/:-]+(\s*(<|<=|=|==|>=|>)\s*[A-Za-z0-9_.+:~^-]+)?"
 
@@ -55,6 +62,7 @@ class PackagesStep(Step):
         Binding("f", "fix", "Fix", id="packages.fix"),
         Binding("q", "require", "Require", id="packages.require"),
         Binding("g", "options", "Signing", id="packages.options"),
+        Binding("v", "requires_diff", "Requires old|new", id="packages.requires-diff"),
         Binding("s", "sort", "Sort", id="packages.sort"),
         Binding("slash", "filter", "Filter", key_display="/", show=False, id="packages.filter"),
         Binding("c", "check", "Check", show=False, id="packages.check"),
@@ -71,6 +79,8 @@ class PackagesStep(Step):
         self._report: Any = None
         self._checked_text: str | None = None
         self._check_timer: Timer | None = None
+        self._widths: dict[str, int] | None = None
+        self._shown: list[pr.PackageRow] = []
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="/ filter packages by name", id="pk-filter", classes="filter")
@@ -78,24 +88,45 @@ class PackagesStep(Step):
             with Vertical(classes="split-main"):
                 yield RowTable(id="pk-table", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="pk-options", classes="info-line")
-            with Vertical(classes="split-side"):
-                yield Label("Dependency check", classes="pane-title")
-                with VerticalScroll(id="pk-check-scroll"):
-                    yield Static(Text("not run yet", style="dim"), id="pk-check")
-                yield Label("xcp-ng-deps Requires  (Delete drops, q adds)", classes="pane-title")
-                yield RowTable(id="pk-deps", cursor_type="row")
+            # below the table (side by side only when the table still gets WIDE_TABLE)
+            with Horizontal(classes="split-side", id="pk-side"):
+                with Vertical(id="pk-check-pane"):
+                    yield Label("Dependency check", classes="pane-title")
+                    with VerticalScroll(id="pk-check-scroll"):
+                        yield Static(Text("not run yet", style="dim"), id="pk-check")
+                with Vertical(id="pk-deps-pane"):
+                    yield Label("xcp-ng-deps Requires (del, q, v)", classes="pane-title")
+                    yield RowTable(id="pk-deps", cursor_type="row")
         yield JobStatus(id="pk-job")
 
     def on_mount(self) -> None:
-        t = self.query_one("#pk-table", DataTable)
-        t.add_column("name", key="name", width=16)
-        t.add_column("EVR", key="evr", width=18)
-        t.add_column("arch", key="arch", width=6)
-        t.add_column("size", key="size", width=8)
-        t.add_column("status", key="status")
+        self._columns([])
         d = self.query_one("#pk-deps", DataTable)
-        d.add_column("requirement", key="req", width=22)
+        d.add_column("requirement", key="req")
         d.add_column("", key="status", width=8)
+
+    def _columns(self, rows: list[pr.PackageRow]) -> None:
+        """(Re)make the table's columns sized to the rows and the table's width."""
+        t = self.query_one("#pk-table", DataTable)
+        width = t.scrollable_content_region.width or 70
+        avail = width - CELL_PADDING * len(COLUMNS) - 1
+        widths = pr.column_widths(rows, avail, fmt.size)
+        if self._widths == widths and t.columns:
+            return
+        self._widths = widths
+        t.clear(columns=True)
+        for label, key in COLUMNS:
+            t.add_column(label, key=key, width=widths[key])
+
+    def on_resize(self) -> None:
+        self._place_side()
+        if self._rows:
+            self.call_after_refresh(self._render_tables)
+
+    def _place_side(self) -> None:
+        """The check beside the table only when the table keeps its natural width."""
+        need = pr.natural_width(self._rows, fmt.size) + CELL_PADDING * len(COLUMNS) + 1
+        self.set_class(self.size.width >= need + SIDE_WIDTH, "-wide")
 
     def shown(self) -> None:
         s = self.session
@@ -155,9 +186,12 @@ class PackagesStep(Step):
         if s is None or self._originals is None:
             self._options_line()
             return
-        self._rows = pr.rows(self._originals, self._added, s.recipe, evrcmp)
-        pattern = self.query_one("#pk-filter", Input).value.strip().lower()
-        shown = [r for r in self._rows if pattern in r.name.lower()]
+        self._rows = pr.rows(self._originals, self._added, s.recipe, evrcmp, self._report)
+        pattern = self.query_one("#pk-filter", Input).value
+        shown = [r for r in self._rows if pr.matches(r, pattern)]
+        self._place_side()
+        self._columns(self._rows)
+        table.clear()
         key = SORTS[self._sort]
         if key == "status":
             shown.sort(key=lambda r: (r.status == pr.ORIGINAL, r.name))
@@ -168,23 +202,31 @@ class PackagesStep(Step):
         self._shown = shown
         for r in shown:
             style = STATUS_STYLE.get(r.status, "")
-            status = Text(r.status, style=style)
+            status = Text(r.status, style=style, no_wrap=True, overflow="ellipsis")
             if r.note:
-                status.append(f" {r.note}", style="dim")
+                status.append_text(fmt.plain(f" {r.note}", "dim"))
             name_style = "strike dim" if r.status == pr.REMOVED else (
                 "bold" if r.key.startswith("add:") else "")
-            table.add_row(Text(r.name, style=name_style), r.evr, r.arch, fmt.size(r.size),
+            table.add_row(self._cell(r.name, name_style), self._cell(r.evr),
+                          fmt.plain(r.arch), Text(fmt.size(r.size), justify="right"),
                           status, key=r.key)
         if table.row_count:
             table.move_cursor(row=min(max(row_before, 0), table.row_count - 1))
         self._deps = pr.dep_rows(self._meta_requires, s.recipe)
         for d in self._deps:
             style = STATUS_STYLE.get(d.status, "")
-            deps.add_row(Text(d.text, style="strike dim" if d.status == pr.REMOVED else ""),
+            deps.add_row(fmt.plain(d.text, "strike dim" if d.status == pr.REMOVED else ""),
                          Text({pr.ORIGINAL: "", pr.ADDED: "added", pr.REMOVED: "dropped",
                                pr.REPLACED: "changed"}[d.status], style=style),
                          key=f"dep:{d.name}:{d.status}")
         self._options_line()
+
+    @staticmethod
+    def _cell(text: str, style: str = "") -> Text:
+        """Untrusted RPM text, cut with an ellipsis when the column is narrower."""
+        t = fmt.plain(text, style)
+        t.no_wrap, t.overflow = True, "ellipsis"
+        return t
 
     def _options_line(self) -> None:
         s = self.session
@@ -201,6 +243,15 @@ class PackagesStep(Step):
         if flags:
             t.append("  · " + ", ".join(flags), style="yellow")
         t.append(f"  · sort: {SORTS[self._sort]}", style="dim")
+        if self._rows:
+            n = pr.totals(self._rows)
+            t.append("\nPackages/: ", style="bold")
+            t.append(f"{n.before_count} RPMs, {fmt.size(n.before_bytes)}")
+            if (n.added_bytes, n.removed_bytes) != (0, 0):
+                t.append(f" → {n.after_count} RPMs, {fmt.size(n.after_bytes)}")
+                delta = [f"+{fmt.size(n.added_bytes)} added"] * bool(n.added_bytes) + \
+                    [f"-{fmt.size(n.removed_bytes)} removed"] * bool(n.removed_bytes)
+                t.append(f" ({', '.join(delta)})", style="yellow")
         self.query_one("#pk-options", Static).update(t)
 
     # -- dependency check ------------------------------------------------------------
@@ -224,6 +275,7 @@ class PackagesStep(Step):
         if s is None or not s.iso.is_dir("/Packages"):
             return
         self._checked_text = self._repo_text()
+        self._report = None  # the last report is of another recipe
         self.query_one("#pk-check", Static).update(Text("checking…", style="italic dim"))
         self._check(ops.clone(s.recipe))
 
@@ -235,28 +287,10 @@ class PackagesStep(Step):
         return check_packages(s.iso, rec, posting_progress(self, "job"),
                         get_current_worker().cancelled_event)
 
-    def _show_report(self, rep: Any) -> None:
+    def _show_report(self, rep: CheckReport) -> None:
         self._report = rep
-        t = Text()
-        lines = list(rep.lines())
-        # most important first: the verdict, problems, what would not be installed
-        rank = {"dependency check": 0, "PROBLEM": 1, "not installed": 2}
-        lines.sort(key=lambda x: next((v for k, v in rank.items() if x.startswith(k)), 3))
-        for line in lines:
-            style = ""
-            if line.startswith("PROBLEM"):
-                style = "bold red"
-            elif line.startswith("not installed"):
-                style = "yellow"
-            elif line.startswith("dependency check: OK"):
-                style = "bold green"
-            elif line.startswith("dependency check"):
-                style = "bold red"
-            t.append(line + "\n", style=style)
-        fixable = self._fixable()
-        if fixable:
-            t.append(f"f: require {', '.join(fixable)} from xcp-ng-deps", style="bold")
-        self.query_one("#pk-check", Static).update(t)
+        self._render_tables()  # rows marked rebuilt / not installed from this report
+        self.query_one("#pk-check", Static).update(pc.check_text(rep, self._fixable()))
 
     def _fixable(self) -> list[str]:
         """Packages added by the recipe that the installer would not install."""
@@ -269,7 +303,7 @@ class PackagesStep(Step):
     # -- actions -----------------------------------------------------------------------
     def _selected_row(self) -> pr.PackageRow | None:
         table = self.query_one("#pk-table", DataTable)
-        shown = getattr(self, "_shown", [])
+        shown = self._shown
         if not shown or table.cursor_row < 0 or table.cursor_row >= len(shown):
             return None
         return shown[table.cursor_row]
@@ -333,7 +367,8 @@ class PackagesStep(Step):
         row = self._selected_row()
         names = self._fixable()
         if row is not None and self._report is not None and row.name in \
-                [pr.not_installed_name(x) for x in self._report.not_installed]:
+                [pr.not_installed_name(x) for x in self._report.skipped
+                 if " would NOT be installed" in x]:
             names = [row.name]
         if not names:
             self.notify("Nothing to fix: every added package would be installed.")
@@ -376,6 +411,13 @@ class PackagesStep(Step):
 
         self.app.push_screen(RepoOptionsDialog(s.recipe, signing), answer)
 
+    def action_requires_diff(self) -> None:
+        if self.session is None:
+            return
+        rep = self._report
+        self.app.push_screen(RequiresScreen(rep.meta if rep is not None else None,
+                                            checking=rep is None))
+
     def action_sort(self) -> None:
         self._sort = (self._sort + 1) % len(SORTS)
         self._render_tables()
@@ -417,4 +459,4 @@ class PackagesStep(Step):
             originals, added = cast(tuple[list[Any], list[tuple[Path, Any]]], w.result)
             self._loaded(originals, added)
         elif w.group == "pk-check":
-            self._show_report(w.result)
+            self._show_report(cast(CheckReport, w.result))
