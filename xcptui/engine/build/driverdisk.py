@@ -54,7 +54,8 @@ def expand(recipe: Recipe, workdir: Path, cancel: threading.Event | None = None
             check(cancel)
             mods, firmware = _modules(info.path, info.nevra, info.path.parent)
             # firmware first: the driver's firmware= check then finds it in the image
-            out.edits += [ii.AddFile(dest, data, mode=0o644, uid=0, gid=0)
+            out.edits += [ii.AddFile(dest, data, mode=0o644, uid=0, gid=0,
+                                     origin=f"{source.name}: {info.nevra}")
                           for dest, data in firmware]
             if mods:
                 out.edits.append(ii.AddDriverSet(f"{source.name}: {info.nevra}", mods,
@@ -74,21 +75,27 @@ def expand(recipe: Recipe, workdir: Path, cancel: threading.Event | None = None
 
 
 def _modules(rpm: Path, label: str, work: Path
-             ) -> tuple[list[tuple[str, Path, str]], list[tuple[str, bytes]]]:
+             ) -> tuple[list[tuple[str, Path, str]], list[tuple[str, Path | bytes]]]:
     """(kver, host copy, payload path) of every .ko in the RPM's payload, and its
-    firmware files (image path, data): the installer needs both."""
+    firmware files (image path, data or its spooled host copy): the installer needs
+    both. Big payload files are spooled under ``work`` as they decode, never held whole."""
     out = []
-    firmware = []
-    payload = read_payload(rpm)
+    firmware: list[tuple[str, Path | bytes]] = []
+    spool = work / f"payload-{rpm.stem}"
+    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+    payload = read_payload(rpm, spool_dir=spool)
     for n, e in enumerate(payload.entries):
         m = _KVER_PATH.match(e.path)
         if e.type == "file" and _FIRMWARE_PATH.match(e.path):
-            firmware.append(("/" + e.path, e.data))
+            firmware.append(("/" + e.path, e.spool if e.spool is not None else e.data))
         if e.type != "file" or not m or not e.path.endswith(".ko"):
             continue
         host = work / f"ko-{rpm.stem}" / f"{n}" / posixpath.basename(e.path)
         host.parent.mkdir(parents=True, exist_ok=True)
-        host.write_bytes(e.data)
+        if e.spool is not None:
+            e.spool.replace(host)
+        else:
+            host.write_bytes(e.data)
         out.append((m.group(1), host, "/" + e.path))
     if not out and any(kmod.module_stem(e.path) for e in payload.entries):
         raise InputError(f"{label}: its kernel modules are compressed (.ko.xz/.gz/.zst); "

@@ -98,7 +98,8 @@ def installimg_edits(recipe: Recipe, afp: AnswerfilePlan | None) -> list[ii.Edit
                                   kernels=tuple(d.kernels)))
     if afp is not None:
         for emb in afp.embedded:
-            edits.append(ii.AddFile(emb.dest, emb.data, mode=emb.mode, uid=0, gid=0))
+            edits.append(ii.AddFile(emb.dest, emb.data, mode=emb.mode, uid=0, gid=0,
+                                    origin="the recipe's [answerfile]"))
     return edits
 
 

@@ -21,6 +21,7 @@ class AddFile:
     mode: int | None = None
     uid: int | None = None
     gid: int | None = None
+    origin: str = ""  # for bytes: where they come from, as the change line says it
 
 
 @dataclass
@@ -111,10 +112,11 @@ def read_host(path: Path, limit: int | None = None, what: str = "file") -> bytes
 SMALL_FILE = 4 << 20  # host files up to this size are held in memory by the plan
 
 
-def file_source(source: Path | bytes, now: int) -> tuple[bytes | HostFile, str, bool, int]:
+def file_source(source: Path | bytes, now: int, origin: str = ""
+                ) -> tuple[bytes | HostFile, str, bool, int]:
     """(data, label, executable, mtime) for an AddFile source."""
     if isinstance(source, bytes | bytearray):
-        return bytes(source), "inline data", False, now
+        return bytes(source), origin or "data the recipe generated", False, now
     p = Path(source)
     try:
         st = p.stat()

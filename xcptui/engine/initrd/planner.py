@@ -71,7 +71,7 @@ class Planner(VTree):
 
     def add_file(self, ed: AddFile) -> None:
         dest = self.place(self.norm(ed.dest, "AddFile"))
-        data, label, executable, mtime = file_source(ed.source, self.now)
+        data, label, executable, mtime = file_source(ed.source, self.now, ed.origin)
         verb = self.put(dest, "file", data, mode=ed.mode, uid=ed.uid, gid=ed.gid, mtime=mtime,
                         default_mode=0o755 if executable else 0o644)
         h = self._header_of(dest)
