@@ -62,7 +62,7 @@ class PackagesStep(Step):
         Binding("f", "fix", "Fix", id="packages.fix"),
         Binding("q", "require", "Require", id="packages.require"),
         Binding("g", "options", "Signing", id="packages.options"),
-        Binding("v", "requires_diff", "Requires old|new", id="packages.requires-diff"),
+        Binding("v", "requires_diff", "Req. diff", id="packages.requires-diff"),
         Binding("s", "sort", "Sort", id="packages.sort"),
         Binding("slash", "filter", "Filter", key_display="/", show=False, id="packages.filter"),
         Binding("c", "check", "Check", show=False, id="packages.check"),
@@ -95,7 +95,7 @@ class PackagesStep(Step):
                     with VerticalScroll(id="pk-check-scroll"):
                         yield Static(Text("not run yet", style="dim"), id="pk-check")
                 with Vertical(id="pk-deps-pane"):
-                    yield Label("xcp-ng-deps Requires (del, q, v)", classes="pane-title")
+                    yield Label("xcp-ng-deps Requires (v)", classes="pane-title")
                     yield RowTable(id="pk-deps", cursor_type="row")
         yield JobStatus(id="pk-job")
 
