@@ -199,3 +199,18 @@ async def test_pending_sizes_shown(iso_dir: Path, rpm: Path, size: tuple[int, in
         assert "Packages/: 10 RPMs" in line and "→ 11 RPMs" in line
         assert f"+{units.size(rpm.stat().st_size)} added" in line
         assert any("Packages/: 10 RPMs" in ln for ln in screen_lines(app))
+
+
+async def test_check_beside_the_table_only_when_wide(iso_dir: Path, rpm: Path) -> None:
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await open_packages(pilot, requiring(rpm))
+        table = app.screen.query_one("#pk-table", DataTable)
+        side = app.screen.query_one("#pk-side")
+        assert side.region.x >= table.region.right  # beside, not below
+        evr = table.columns[next(k for k in table.columns if k.value == "evr")]
+        assert evr.width >= max(len(r.evr) for r in app.screen.query_one(
+            "PackagesStep")._rows)  # type: ignore[attr-defined]
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot, 0.2)
+        assert side.region.y >= table.region.bottom  # below once narrower

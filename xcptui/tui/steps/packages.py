@@ -126,7 +126,10 @@ class PackagesStep(Step):
     def _place_side(self) -> None:
         """The check beside the table only when the table keeps its natural width."""
         need = pr.natural_width(self._rows, fmt.size) + CELL_PADDING * len(COLUMNS) + 1
-        self.set_class(self.size.width >= need + SIDE_WIDTH, "-wide")
+        wide = self.size.width >= need + SIDE_WIDTH
+        if wide != self.has_class("-wide"):
+            self.set_class(wide, "-wide")
+            self.call_after_refresh(self._render_tables)  # columns for the new width
 
     def shown(self) -> None:
         s = self.session
