@@ -15,8 +15,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from xcptui.engine import AddDriver, AddRpmPayload, XcptuiError, plan_image
+from xcptui.engine import AddRpmPayload, XcptuiError, plan_image
 from xcptui.engine.recipe import edits as ops
+from xcptui.tui.dialogs import driver as driver_dialog
 from xcptui.tui.dialogs.common import ChoiceDialog
 from xcptui.tui.dialogs.driver import DriverAnalysis, DriverDialog
 from xcptui.tui.dialogs.files import FileOpen, Filters
@@ -39,21 +40,11 @@ RPM_FILTERS = Filters(("*.rpm", lambda p: p.suffix == ".rpm"),
 
 def analyse_driver(s: Session, source: Path, progress: Any,
                    cancel: threading.Event | None) -> DriverAnalysis:
-    """modinfo of a host .ko plus the engine's plan for it on each kernel of the image."""
+    """modinfo of a host .ko plus the engine's verdict and plan for each kernel tree."""
     if source.stat().st_size > readers.MODINFO_MAX:
         raise XcptuiError(f"{source}: too big for a kernel module")
     mi = readers.modinfo(source.read_bytes(), source.name)
-    img = s.image(progress, cancel)
-    kernels = list(img.kernels())
-    a = DriverAnalysis(source, mi, kernels)
-    for k in kernels:
-        try:
-            plan = plan_image(img, [AddDriver(source, kernel=k, force=True)],
-                           progress=progress, cancel=cancel)
-            a.effects[k] = (list(plan.changes), list(plan.warnings))
-        except XcptuiError as e:
-            a.effects[k] = str(e)
-    return a
+    return driver_dialog.analyse(s.image(progress, cancel), source, mi, progress, cancel)
 
 
 def analyse_rpm(s: Session, source: Path, progress: Any,
