@@ -214,3 +214,16 @@ async def test_check_beside_the_table_only_when_wide(iso_dir: Path, rpm: Path) -
         await pilot.resize_terminal(120, 40)
         await settle(pilot, 0.2)
         assert side.region.y >= table.region.bottom  # below once narrower
+
+
+async def test_fix_prefers_added_packages(iso_dir: Path, rpm: Path) -> None:
+    rec = recipe_mod.Recipe()
+    rec.packages.add.append(rpm)
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_packages(pilot, rec)
+        app.screen.query_one("#pk-table", DataTable).move_cursor(row=0)  # htop: skipped too
+        app.screen.query_one("#pk-table").focus()
+        await pilot.press("f")
+        await settle(pilot)
+        assert app.session is not None and app.session.recipe.deps.require == ["mytool"]

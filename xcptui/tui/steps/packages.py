@@ -369,9 +369,11 @@ class PackagesStep(Step):
             return
         row = self._selected_row()
         names = self._fixable()
-        if row is not None and self._report is not None and row.name in \
-                [pr.not_installed_name(x) for x in self._report.skipped
-                 if " would NOT be installed" in x]:
+        skipped = [] if self._report is None else [
+            pr.not_installed_name(x) for x in self._report.skipped
+            if " would NOT be installed" in x]
+        # the selected row when it is skipped; an original one only when no added one is
+        if row is not None and row.name in skipped and (row.name in names or not names):
             names = [row.name]
         if not names:
             self.notify("Nothing to fix: every added package would be installed.")
