@@ -11,10 +11,11 @@ from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from xcptui.engine import Cancelled, XcptuiError
+from xcptui.engine import Cancelled, XcptuiError, printable
 from xcptui.engine import recipe as recipe_mod
 from xcptui.tui.commands import WizardCommands
 from xcptui.tui.dialogs.common import ChoiceDialog, ErrorDialog
@@ -126,6 +127,13 @@ class XcptuiApp(App[int]):
         self.recipe_changed()
 
     # -- errors ------------------------------------------------------------------------
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast (widgets' notify lands here): its text names files of the ISO, so it
+        is never parsed as markup ("[/]" would crash the toast) and controls are escaped."""
+        super().notify(printable(message, keep="\n"), title=printable(title),
+                       severity=severity, timeout=timeout, markup=False)
+
     def show_error(self, message: str, title: str = "Error") -> None:
         self.push_screen(ErrorDialog(message, title))
 

@@ -30,6 +30,7 @@ from xcptui.engine.layout import (
 )
 from xcptui.engine.recipe import edits as ops
 from xcptui.tui.state.session import Session
+from xcptui.tui.widgets import fmt
 from xcptui.tui.widgets import side_by_side as sbs
 
 CONFIGS = (ISOLINUX_CFG, GRUB_CFG, GRUB_USB_CFG)
@@ -101,7 +102,7 @@ class BootDiffScreen(Screen[None]):
                         if self.pairs else Text("This ISO has no boot configs.", style="dim"))
         elif event.state == WorkerState.ERROR:
             self.pairs = []
-            body.update(Text(f"could not plan: {event.worker.error}", style="red"))
+            body.update(fmt.plain(f"could not plan: {event.worker.error}", style="red"))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,4 +1,9 @@
-"""Small modal dialogs: errors, questions, text input."""
+"""Small modal dialogs: errors, questions, text input.
+
+Titles and messages often carry names from the ISO (an engine error names the file):
+controls are made visible (``printable``; a message keeps the newlines its caller put
+between lines) and nothing is parsed as markup.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.validation import Validator
 from textual.widgets import Button, Input, Label, Static
+
+from xcptui.engine import printable
+from xcptui.tui.widgets import fmt
+
+
+def _body(message: str) -> Static:
+    return Static(printable(message, keep="\n"), id="dialog-body", markup=False)
 
 
 class ErrorDialog(ModalScreen[None]):
@@ -22,8 +34,8 @@ class ErrorDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="-error"):
-            yield Label(self._title, id="dialog-title")
-            yield Static(self._message, id="dialog-body", markup=False)
+            yield Label(fmt.plain(self._title), id="dialog-title")
+            yield _body(self._message)
             with Horizontal(id="dialog-buttons"):
                 yield Button("OK", variant="error", id="ok", compact=True)
 
@@ -47,11 +59,12 @@ class ChoiceDialog(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self._title, id="dialog-title")
-            yield Static(self._message, id="dialog-body", markup=False)
+            yield Label(fmt.plain(self._title), id="dialog-title")
+            yield _body(self._message)
             with Horizontal(id="dialog-buttons"):
                 for cid, label, variant in self._choices:
-                    yield Button(label, id=cid, variant=variant, compact=True)  # type: ignore[arg-type]
+                    yield Button(fmt.plain(label), id=cid, variant=variant,  # type: ignore[arg-type]
+                                 compact=True)
 
     def on_mount(self) -> None:
         self.query(Button).first().focus()
@@ -82,8 +95,8 @@ class InputDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self._title, id="dialog-title")
-            yield Static(self._prompt, id="dialog-body", markup=False)
+            yield Label(fmt.plain(self._title), id="dialog-title")
+            yield _body(self._prompt)
             yield Input(self._value, placeholder=self._placeholder, id="dialog-input",
                         validators=self._validators, validate_on=["changed", "submitted"])
             yield Label("", id="dialog-error", classes="error-text")
@@ -98,7 +111,7 @@ class InputDialog(ModalScreen[str | None]):
     def _changed(self, event: Input.Changed) -> None:
         res = event.validation_result
         msg = "" if res is None or res.is_valid else "; ".join(res.failure_descriptions)
-        self.query_one("#dialog-error", Label).update(msg)
+        self.query_one("#dialog-error", Label).update(fmt.plain(msg))
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#ok")
@@ -106,7 +119,8 @@ class InputDialog(ModalScreen[str | None]):
         inp = self.query_one(Input)
         res = inp.validate(inp.value)
         if res is not None and not res.is_valid:
-            self.query_one("#dialog-error", Label).update("; ".join(res.failure_descriptions))
+            self.query_one("#dialog-error", Label).update(
+                fmt.plain("; ".join(res.failure_descriptions)))
             return
         self.dismiss(inp.value)
 

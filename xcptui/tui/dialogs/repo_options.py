@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from xcptui.engine import recipe as recipe_mod
+from xcptui.tui.widgets import fmt
 
 
 @dataclass
@@ -42,7 +43,7 @@ class RepoOptionsDialog(ModalScreen[RepoOptions | None]):
         current = sig.mode if sig is not None else None
         with Vertical(id="dialog", classes="wide"):
             yield Label("Repository options", id="dialog-title")
-            yield Static(f"The source: {self.signed_now}", classes="hint")
+            yield Static(fmt.plain(f"The source: {self.signed_now}"), classes="hint")
             with RadioSet(id="sign-mode"):
                 for i, (mode, label) in enumerate(MODES):
                     yield RadioButton(label, value=mode == current, id=f"m{i}")

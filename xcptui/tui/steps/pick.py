@@ -90,7 +90,8 @@ class PickStep(Step):
         ol = self.query_one("#pick-recent", OptionList)
         ol.clear_options()
         for p in statedir.load_recent():
-            ol.add_option(Option(f"{p.name}  [dim]{fmt.display_path(p.parent)}[/]",
+            where = fmt.shown(fmt.display_path(p.parent))  # host names are not markup
+            ol.add_option(Option(f"{fmt.shown(p.name)}  [dim]{where}[/]",
                                  id=f"recent:{p}"))
         ol.add_option(Option("[b]Demo ISO[/]  [dim](generated, no download)[/]", id=DEMO_ID))
         ol.add_option(Option("[b]Load a recipe…[/]", id=RECIPE_ID))

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from xcptui.engine import BuildPlan, IsoSource, XcptuiError, plan_build
+from xcptui.engine import BuildPlan, IsoSource, XcptuiError, plan_build, printable
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
 from xcptui.tui.jobs.guard import guarded
@@ -149,18 +149,18 @@ class ReviewStep(Step):
         t = Text()
         if error:
             t.append("The build would fail:\n", style="bold red")
-            t.append(error + "\n\n", style="red")
+            t.append(printable(error) + "\n\n", style="red")
         elif plan is not None:
             if plan.changes:
                 for c in plan.changes:
-                    t.append(f"• {c}\n")
+                    t.append(f"• {printable(c)}\n")  # plan lines name ISO files
             else:
                 t.append("No changes: the build would be a faithful re-master.\n", style="dim")
             for w in plan.warnings:
-                t.append(f"! {w}\n", style="yellow")
+                t.append(f"! {printable(w)}\n", style="yellow")
         if s is not None:
             for w in local_warnings(s.recipe, s.facts):
-                t.append(f"! {w}\n", style="yellow")
+                t.append(f"! {printable(w)}\n", style="yellow")
         self.query_one("#review-plan", Static).update(t)
 
     def on_job_progress(self, event: JobProgress) -> None:

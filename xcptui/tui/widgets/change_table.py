@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from xcptui.engine import PendingChange as Change
+from xcptui.tui.widgets import fmt
 
 KIND_STYLE = {"added": ("+", "bold green"), "replaced": ("~", "bold yellow"),
               "removed": ("−", "bold red"), "changed": ("~", "bold yellow")}
@@ -36,8 +37,9 @@ class ChangeTable(DataTable[Text]):
             sign, style = KIND_STYLE.get(c.kind, ("?", ""))
             cells = [Text(sign, style=style)]
             if self.show_area:
-                cells.append(Text(c.area, style="bold"))
-            cells.append(Text(c.text, style="strike" if c.kind == "removed" else ""))
+                cells.append(fmt.plain(c.area, style="bold"))
+            # a change names ISO paths and RPM files: escaped, never markup
+            cells.append(fmt.plain(c.text, style="strike" if c.kind == "removed" else ""))
             self.add_row(*cells, key=str(i))
         if not self.changes:
             cells = [Text("")]

@@ -1,4 +1,8 @@
-"""Renders an ISO's facts (engine.facts.IsoFacts) as a two-column grid."""
+"""Renders an ISO's facts (engine.facts.IsoFacts) as a two-column grid.
+
+Every value (volume id, .treeinfo fields, boot entry labels, paths) comes from the
+ISO: it goes through ``printable`` into Text, never into a markup string.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from xcptui.engine import IsoFacts
+from xcptui.engine import IsoFacts, printable
 from xcptui.tui.widgets import fmt
 
 
@@ -35,12 +39,12 @@ def _timeout(value: Any) -> str:
 def _config_line(summary: Any) -> Text:
     t = Text()
     if not isinstance(summary, dict):
-        t.append(str(summary))
+        t.append(printable(str(summary)))
         return t
     ents = _entries_of(summary)
     t.append(f"default {summary.get('default')}, timeout {_timeout(summary.get('timeout'))}; ",
              style="dim")
-    t.append(", ".join(ents))
+    t.append(printable(", ".join(ents)))
     return t
 
 
@@ -48,23 +52,23 @@ def boot_lines(f: IsoFacts) -> list[Text]:
     lines: list[Text] = []
     b = f.boot or {}
     if b.get("unavailable"):
-        lines.append(Text(b["unavailable"], style="dim"))
+        lines.append(fmt.plain(str(b["unavailable"]), style="dim"))
     configs = b.get("configs") or {}
     if configs and not b.get("differences"):
         first = next(iter(configs.values()))
         lines.append(_config_line(first))
         where = ", ".join(configs)
-        lines.append(Text(f"same in all {len(configs)}: {where}" if len(configs) > 1
-                          else where, style="green"))
+        lines.append(fmt.plain(f"same in all {len(configs)}: {where}" if len(configs) > 1
+                               else where, style="green"))
         return lines
     for label, summary in configs.items():
         t = Text()
-        t.append(f"{label}: ", style="bold")
+        t.append(f"{printable(str(label))}: ", style="bold")
         t.append_text(_config_line(summary))
         lines.append(t)
     if b.get("differences"):
         lines.append(Text("the copies DISAGREE:", style="bold red"))
-        lines += [Text(f"  {d}", style="red") for d in b["differences"]]
+        lines += [fmt.plain(f"  {d}", style="red") for d in b["differences"]]
     return lines
 
 
@@ -74,7 +78,7 @@ def render_facts(f: IsoFacts) -> RenderableType:
     grid.add_column(overflow="fold")
 
     def row(key: str, value: RenderableType) -> None:
-        grid.add_row(key, value)
+        grid.add_row(key, fmt.plain(value) if isinstance(value, str) else value)
 
     row("ISO", f"{fmt.display_path(f.path)}  ({fmt.size(f.size)})")
     row("volume id", repr(f.volume_id))
@@ -99,9 +103,10 @@ def render_facts(f: IsoFacts) -> RenderableType:
         row("USB boot", Text("no hybrid MBR", style="yellow"))
     ii = f.install_img or {}
     if ii.get("unavailable"):
-        row("install.img", Text(f"{fmt.size(ii.get('size'))}; {ii['unavailable']}", style="dim"))
+        row("install.img", fmt.plain(f"{fmt.size(ii.get('size'))}; {ii['unavailable']}",
+                                     style="dim"))
     elif ii.get("error"):
-        row("install.img", Text(ii["error"], style="red"))
+        row("install.img", fmt.plain(str(ii["error"]), style="red"))
     elif ii:
         row("install.img", f"{ii['compression']}, {ii['segments']} segment(s), "
                            f"{ii['entries']} entries, {fmt.size(ii['size'])} → "
@@ -111,7 +116,7 @@ def render_facts(f: IsoFacts) -> RenderableType:
         for i, k in enumerate(kernels):
             if i:
                 ktxt.append(", ")
-            ktxt.append(k, style="bold" if i == 0 else "")
+            ktxt.append(printable(k), style="bold" if i == 0 else "")
             ktxt.append(" (main)" if i == 0 else " (alt)", style="dim")
         row("kernels", ktxt if kernels else Text("none found", style="yellow"))
     r = f.repo or {}
@@ -119,10 +124,10 @@ def render_facts(f: IsoFacts) -> RenderableType:
         row("repository", f"{r.get('rpm_count', 0)} RPMs in /Packages")
     signed = r.get("signing", "")
     style = "green" if signed.startswith("signed") else "yellow"
-    row("signing", Text(signed, style=style))
+    row("signing", fmt.plain(signed, style=style))
     lines = boot_lines(f)
     if lines:
         row("boot menu", Group(*lines))
     for p in f.problems:
-        row(Text("problem", style="bold red"), Text(p, style="red"))  # type: ignore[arg-type]
+        row(Text("problem", style="bold red"), fmt.plain(p, style="red"))  # type: ignore[arg-type]
     return grid

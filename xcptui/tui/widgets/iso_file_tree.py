@@ -6,8 +6,11 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from rich.text import Text, TextType
 from textual import events
 from textual.widgets import DirectoryTree
+
+from xcptui.tui.widgets import fmt
 
 SEARCH_RESET_S = 1.0  # a pause this long starts a new search prefix
 
@@ -26,6 +29,10 @@ class IsoFileTree(DirectoryTree):
         self._typed = ""
         self._typed_at = 0.0
         super().__init__(path, id=id)
+
+    def process_label(self, label: TextType) -> Text:
+        # a host file name is not markup ("[/].iso" would raise) and may hold controls
+        return super().process_label(fmt.plain(label) if isinstance(label, str) else label)
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         out = []

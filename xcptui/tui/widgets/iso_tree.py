@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.style import Style
-from rich.text import Text
+from rich.text import Text, TextType
 from textual import on, work
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from xcptui.engine import printable
 from xcptui.tui.jobs import readers
 from xcptui.tui.jobs.guard import guarded
 from xcptui.tui.jobs.progress import posting_progress
@@ -30,6 +31,16 @@ from xcptui.tui.widgets import fmt
 MARK_STYLE = {"added": "bold green", "replaced": "bold yellow", "removed": "red strike",
               "changed": "bold yellow"}
 MARK_SIGN = {"added": "+", "replaced": "~", "removed": "−", "changed": "~"}
+
+
+def _ancestors(marks: Mapping[str, str]) -> frozenset[str]:
+    """Every folder above a marked path ("/Packages" for "/Packages/x.rpm"), root excluded."""
+    out: set[str] = set()
+    for path in marks:
+        parts = [p for p in path.split("/") if p]
+        for i in range(1, len(parts)):
+            out.add("/" + "/".join(parts[:i]))
+    return frozenset(out)
 
 
 def legend() -> Text:
@@ -69,7 +80,15 @@ class IsoTree(Tree[bm.NodeInfo]):
         self.guide_depth = 3
         self.iso_marks: Mapping[str, str] = {}
         self.img_marks: Mapping[str, str] = {}
+        # folders holding a marked path (a collapsed Packages/ still shows its change)
+        self.iso_dirs: frozenset[str] = frozenset()
+        self.img_dirs: frozenset[str] = frozenset()
         self.filtered = False
+
+    def process_label(self, label: TextType) -> Text:
+        # Names come from the ISO: a str label would be parsed as Rich markup
+        # ("[/]" raises, "[link=...]" injects) and its controls reach the terminal.
+        return super().process_label(fmt.plain(label) if isinstance(label, str) else label)
 
     @property
     def session(self) -> Session | None:
@@ -225,6 +244,7 @@ class IsoTree(Tree[bm.NodeInfo]):
     # -- marks -----------------------------------------------------------------------
     def set_marks(self, iso_marks: Mapping[str, str], img_marks: Mapping[str, str]) -> None:
         self.iso_marks, self.img_marks = iso_marks, img_marks
+        self.iso_dirs, self.img_dirs = _ancestors(iso_marks), _ancestors(img_marks)
         self._resync_virtual(self.root)
         self._invalidate()  # labels depend on the marks: redraw every line
 
@@ -256,9 +276,9 @@ class IsoTree(Tree[bm.NodeInfo]):
         if info is None:
             return None
         if info.area == bm.ISO:
-            marks, path = self.iso_marks, info.path
+            marks, dirs, path = self.iso_marks, self.iso_dirs, info.path
         elif info.area == bm.IMG:
-            marks, path = self.img_marks, info.path
+            marks, dirs, path = self.img_marks, self.img_dirs, info.path
         else:
             return None
         if path in marks:
@@ -267,6 +287,8 @@ class IsoTree(Tree[bm.NodeInfo]):
         for i in range(len(parts) - 1, 0, -1):
             if marks.get("/".join(parts[:i]) or "/") == "removed":
                 return "removed"
+        if path in dirs:
+            return "added" if info.virtual else "changed"
         return None
 
     def render_label(self, node: TreeNode[bm.NodeInfo], base_style: Style,
@@ -286,9 +308,9 @@ class IsoTree(Tree[bm.NodeInfo]):
         name_style = MARK_STYLE.get(mark or "", "")
         if info.is_dir or info.is_image or info.is_rpm:
             name_style = (name_style + " bold").strip() if info.is_dir else name_style
-        text.append(info.name + ("/" if info.is_dir else ""), style=name_style)
+        text.append(printable(info.name) + ("/" if info.is_dir else ""), style=name_style)
         if info.kind == "symlink" and info.link_target:
-            text.append(f" → {info.link_target}", style="dim")
+            text.append(f" → {printable(info.link_target)}", style="dim")
         if info.size is not None and not info.is_dir:
             text.append(f"  {fmt.size(info.size)}", style="dim")
         text.stylize(style)

@@ -28,14 +28,15 @@ class JobStatus(Horizontal):
 
     def start(self, text: str) -> None:
         self.add_class("-running")
-        self.query_one("#what", Label).update(text)
+        # job texts name files of the ISO or host ("opening {name}…"): never markup
+        self.query_one("#what", Label).update(fmt.plain(text))
         self.query_one("#rate", Label).update("")
         self.query_one(ProgressBar).update(total=None, progress=0)
 
     def progress(self, ev: ProgressEvent) -> None:
         bar = self.query_one(ProgressBar)
         if ev.kind == "step":
-            self.query_one("#what", Label).update(ev.step)
+            self.query_one("#what", Label).update(fmt.plain(ev.step))
             bar.update(total=ev.total or None, progress=0)
         elif ev.kind == "bytes":
             bar.update(total=ev.total or None, progress=ev.done)

@@ -14,17 +14,20 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from xcptui.engine import Progress
+from xcptui.engine import Progress, printable
 from xcptui.tui.jobs import readers
 from xcptui.tui.state.session import Session
 from xcptui.tui.widgets import fmt
 from xcptui.tui.widgets.browse_model import IMG, ISO, RPM, NodeInfo
 
+# Everything shown here comes from the ISO (names, RPM tags, modinfo, file text):
+# through ``printable`` into Text objects, never markup.
+
 
 def _header(title: str, sub: str = "") -> Text:
-    t = Text(title, style="bold")
+    t = fmt.plain(title, style="bold")
     if sub:
-        t.append(f"  {sub}", style="dim")
+        t.append(f"  {printable(sub)}", style="dim")
     return t
 
 
@@ -33,8 +36,13 @@ def _kv(rows: list[tuple[str, Any]]) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     for k, v in rows:
-        grid.add_row(k, v if isinstance(v, Text) else Text(str(v)))
+        grid.add_row(k, v if isinstance(v, Text) else fmt.plain(str(v)))
     return grid
+
+
+def _lines(items: list[str]) -> Text:
+    """One escaped item a line (an item's own newline cannot forge another line)."""
+    return Text("\n".join(printable(i) for i in items))
 
 
 def text_preview(name: str, data: bytes, total: int) -> RenderableType:
@@ -42,6 +50,7 @@ def text_preview(name: str, data: bytes, total: int) -> RenderableType:
     if len(data) < total:
         # do not show a half line at the cut
         text = text[: text.rfind("\n") + 1] or text
+    text = "\n".join(printable(ln.rstrip("\r"), keep="\t") for ln in text.split("\n"))
     syntax = Syntax(text, fmt.lexer_for(name), line_numbers=True, word_wrap=False,
                     theme="ansi_dark", background_color="default", indent_guides=False)
     parts: list[RenderableType] = [syntax]
@@ -54,17 +63,17 @@ def text_preview(name: str, data: bytes, total: int) -> RenderableType:
 def rpm_preview(info: Any) -> RenderableType:
     def deps(items: list[Any], limit: int = 12) -> Text:
         names = [str(d) for d in items]
-        t = Text("\n".join(names[:limit]))
+        t = _lines(names[:limit])
         if len(names) > limit:
             t.append(f"\n… {len(names) - limit} more", style="dim")
         return t or Text("(none)", style="dim")
 
     files = list(getattr(info, "files", []) or [])
-    ftxt = Text("\n".join(files[:15]))
+    ftxt = _lines(files[:15])
     if len(files) > 15:
         ftxt.append(f"\n… {len(files) - 15} more (expand the RPM in the tree)", style="dim")
     return _kv([
-        ("package", Text(info.nevra, style="bold")),
+        ("package", fmt.plain(info.nevra, style="bold")),
         ("summary", info.summary or "-"),
         ("size", fmt.size(info.size)),
         ("requires", deps(info.requires)),
@@ -76,15 +85,15 @@ def rpm_preview(info: Any) -> RenderableType:
 def modinfo_preview(mi: Any, kernels: list[str]) -> RenderableType:
     match, verdict = readers.vermagic_verdict(mi, kernels)
     aliases = mi.fields.get("alias", [])
-    atxt = Text("\n".join(aliases[:8]))
+    atxt = _lines(aliases[:8])
     if len(aliases) > 8:
         atxt.append(f"\n… {len(aliases) - 8} more", style="dim")
     return _kv([
-        ("module", Text(mi.name, style="bold")),
+        ("module", fmt.plain(mi.name, style="bold")),
         ("version", mi.first("version") or "-"),
         ("description", mi.first("description") or "-"),
         ("vermagic", mi.vermagic.strip() or "-"),
-        ("verdict", Text(verdict, style="green" if match else "yellow")),
+        ("verdict", fmt.plain(verdict, style="green" if match else "yellow")),
         ("depends", mi.first("depends") or "-"),
         ("license", mi.first("license") or "-"),
         ("aliases", atxt or Text("(none)", style="dim")),
@@ -148,13 +157,13 @@ def _img_preview(s: Session, info: NodeInfo, kernels: list[str]) -> RenderableTy
         return Group(_header(info.path, "directory"), Text(meta, style="dim"))
     if e.type == "symlink":
         return Group(_header(info.path, "symbolic link"), Text(meta, style="dim"),
-                     Text(f"→ {e.link_target}"))
+                     fmt.plain(f"→ {e.link_target}"))
     if e.type in ("chardev", "blockdev"):
         kind = "character device" if e.type == "chardev" else "block device"
         return Group(_header(info.path, kind), Text(meta, style="dim"),
                      Text(f"device {e.rdev[0]},{e.rdev[1]}"))
     if e.type != "file":
-        return Group(_header(info.path, e.type), Text(meta, style="dim"))
+        return Group(_header(info.path, e.type), fmt.plain(meta, style="dim"))
     img = s.image()
     inner = info.path.strip("/")
     head = img.read(inner, readers.PREVIEW_BYTES)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from xcptui.engine import printable
+
 
 class TitleBar(Static):
     DEFAULT_CSS = """
@@ -20,9 +22,9 @@ class TitleBar(Static):
             t.append("  no ISO open", style="dim")
         else:
             t.append("  │ ", style="dim")
-            t.append(iso_name, style="bold")
-            if product:
-                t.append(f" ({product})")
+            t.append(printable(iso_name), style="bold")
+            if product:  # from the ISO's .treeinfo
+                t.append(f" ({printable(product)})")
             t.append("  │ ", style="dim")
             if pending and built:
                 t.append(f"{pending} change{'s' if pending != 1 else ''}, built",
@@ -34,5 +36,5 @@ class TitleBar(Static):
                 t.append("no changes", style="dim")
             if saved:
                 t.append("  │ ", style="dim")
-                t.append(saved, style="dim")
+                t.append(printable(saved), style="dim")
         self.update(t)
