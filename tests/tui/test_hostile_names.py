@@ -19,19 +19,19 @@ from typing import Any
 import pytest
 from rich.console import Console
 from rich.style import Style
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 from textual.widgets._data_table import default_cell_formatter
 from textual.widgets._toast import Toast
 from textual.widgets.tree import TreeNode
 
-from tests.tui.pilot_helpers import goto, settle, text_of, wait_for, wait_session
+from tests.tui.pilot_helpers import choose_file, goto, settle, text_of, wait_for, wait_session
 from xcptui.demoiso import builder, rootfs
 from xcptui.demoiso.newc import S_IFLNK, S_IFREG
 from xcptui.demoiso.options import DemoOptions
 from xcptui.demoiso.rpms import RpmSpec
 from xcptui.engine import InputError, printable
 from xcptui.tui.app import XcptuiApp
-from xcptui.tui.dialogs.common import ErrorDialog
+from xcptui.tui.dialogs.common import ErrorDialog, InputDialog
 from xcptui.tui.dialogs.pager import PagerScreen
 from xcptui.tui.widgets.iso_tree import IsoTree
 
@@ -226,6 +226,18 @@ async def test_pick_and_browse_show_hostile_names_escaped(in_work: Path,
         assert_clean(screen_text(app), visible=("osc\\x1b]0;pwned\\x07.txt",
                                                 "[bold]x[/bold] [/]", "\\u202e"))
         await pilot.press("q")
+        await settle(pilot)
+
+        # Replace a hostile file: the destination field is prefilled with its exact path,
+        # drawn with U+FFFD for each control
+        await show(pilot, tree, child(root, f"{ESC}.txt"))
+        (in_work.parent / "new.txt").write_text("new\n")
+        await pilot.press("a")
+        await choose_file(pilot, in_work.parent / "new.txt")
+        assert isinstance(app.screen, InputDialog)
+        assert app.screen.query_one(Input).value == f"/{ESC}.txt"
+        assert_clean(screen_text(app), visible=("/esc\ufffd[2Jclear.txt",))
+        await pilot.press("escape")
         await settle(pilot)
 
         # Remove a file whose path reads "[/]": the toast and the change mark

@@ -17,6 +17,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from xcptui.engine import printable
 from xcptui.tui.widgets import fmt
+from xcptui.tui.widgets.safe_input import SafeInput
 
 
 def _body(message: str) -> Static:
@@ -97,8 +98,8 @@ class InputDialog(ModalScreen[str | None]):
         with Vertical(id="dialog"):
             yield Label(fmt.plain(self._title), id="dialog-title")
             yield _body(self._prompt)
-            yield Input(self._value, placeholder=self._placeholder, id="dialog-input",
-                        validators=self._validators, validate_on=["changed", "submitted"])
+            yield SafeInput(self._value, placeholder=self._placeholder, id="dialog-input",
+                            validators=self._validators, validate_on=["changed", "submitted"])
             yield Label("", id="dialog-error", classes="error-text")
             with Horizontal(id="dialog-buttons"):
                 yield Button("OK", id="ok", variant="primary", compact=True)
