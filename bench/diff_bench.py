@@ -1,8 +1,10 @@
 """Time `xcptui diff A.iso B.iso` against `diffoscope A.iso B.iso` on the same pair.
 
-    python bench/diff_bench.py [A.iso B.iso] [--runs 1] [--diffoscope-timeout 1800]
+    python bench/diff_bench.py [A.iso B.iso | --from BASE.iso] [--runs 1]
+                               [--diffoscope-timeout 1800]
 
-With no ISOs it compares the demo ISO with a copy built from it (a driver and a file
+``--from`` compares BASE.iso with a copy built from it by the recipe below (issue 10's
+600 MB pair: ``--from bench/out/bench2.iso``). With no ISOs it compares the demo ISO with a copy built from it (a driver and a file
 in install.img, a package removed, a boot parameter, a build number), cached under
 ~/.cache/xcptui/bench. Each tool runs in a child process; wall and child CPU seconds
 are printed, and how many lines each printed. diffoscope is optional: without it the
@@ -50,9 +52,14 @@ def demo_pair() -> tuple[Path, Path]:
     from xcptui.demoiso.builder import ensure_demo_iso
 
     a = ensure_demo_iso()
-    b = _cache_dir() / "diff-bench-b.iso"
+    return a, changed_copy(a, _cache_dir() / "diff-bench-b.iso")
+
+
+def changed_copy(a: Path, b: Path) -> Path:
+    """``a`` with RECIPE applied, at ``b`` (built once: kept while newer than ``a``)."""
+    sys.path.insert(0, str(ROOT))
     if b.exists() and b.stat().st_mtime >= a.stat().st_mtime:
-        return a, b
+        return b
     from tests.installimg_util import make_ko
     from xcptui.engine import build_iso, recipe
 
@@ -62,7 +69,7 @@ def demo_pair() -> tuple[Path, Path]:
         make_ko(d / "benchdrv.ko", name="benchdrv")
         (d / "hello").write_text("hello\n")
         build_iso(a, recipe.loads(RECIPE, d), b, verify=False)
-    return a, b
+    return b
 
 
 def _run(cmd: list[str], timeout: float) -> tuple[float, float, int, int | None]:
@@ -93,12 +100,21 @@ def _report(name: str, res: tuple[float, float, int, int | None]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("isos", nargs="*", help="A.iso B.iso (default: the demo pair)")
+    ap.add_argument("--from", dest="base", type=Path,
+                    help="compare BASE.iso with a changed copy built from it (e.g. the "
+                         "600 MB bench2.iso of bench/bench.py)")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--diffoscope-timeout", type=float, default=1800)
     args = ap.parse_args()
     if len(args.isos) not in (0, 2):
         ap.error("give two ISOs, or none for the demo pair")
-    a, b = (Path(args.isos[0]), Path(args.isos[1])) if args.isos else demo_pair()
+    if args.base is not None:
+        a = args.base
+        b = changed_copy(a, a.with_name(a.stem + "-changed.iso"))
+    elif args.isos:
+        a, b = Path(args.isos[0]), Path(args.isos[1])
+    else:
+        a, b = demo_pair()
     print(f"A: {a} ({a.stat().st_size} bytes)\nB: {b} ({b.stat().st_size} bytes)")
     ours = [sys.executable, "-m", "xcptui", "diff", str(a), str(b)]
     for i in range(args.runs):
