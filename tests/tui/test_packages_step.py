@@ -227,3 +227,22 @@ async def test_fix_prefers_added_packages(iso_dir: Path, rpm: Path) -> None:
         await pilot.press("f")
         await settle(pilot)
         assert app.session is not None and app.session.recipe.deps.require == ["mytool"]
+
+
+async def test_notifications_do_not_parse_file_names(iso_dir: Path, rpm: Path) -> None:
+    """Guard: toasts go through XcptuiApp.notify (markup off): names stay literal."""
+    from textual.widgets._toast import Toast
+
+    from tests.tui.pilot_helpers import choose_file
+
+    odd = rpm.with_name("[b]tool[red].rpm")
+    shutil.copy(rpm, odd)
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await open_packages(pilot, recipe_mod.Recipe())
+        app.screen.query_one("#pk-table").focus()
+        await pilot.press("a")
+        await choose_file(pilot, odd)
+        await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
+        lines = screen_lines(app)
+        assert any("[b]tool[red].rpm will be added" in ln for ln in lines), "\n".join(lines)
