@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 from rich.style import Style
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Log
 from textual.widgets._data_table import default_cell_formatter
 from textual.widgets._toast import Toast
 from textual.widgets.tree import TreeNode
@@ -289,3 +289,28 @@ async def test_packages_review_and_errors_escaped(in_work: Path,
         assert_clean(screen_text(app), visible=("odd bidi\\u202etxt.exe [/]",
                                                 "osc\\x1b]0;pwned\\x07 [/]"))
 
+
+
+async def test_build_log_and_summary_escaped(in_work: Path) -> None:
+    """A build that removes a hostile file: the log and the summary name it escaped."""
+    from xcptui.engine.recipe import edits as ops
+    from xcptui.tui.steps.build import BuildStep
+
+    app = XcptuiApp(in_work)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await wait_session(pilot)
+        s = app.session
+        assert s is not None
+        ops.toggle_iso_remove(s.recipe, f"/{ESC}.txt")
+        app.recipe_changed()
+        await goto(pilot, "build")
+        out = in_work.parent / "out.iso"
+        app.screen.query_one("#build-output", Input).value = str(out)
+        await pilot.press("ctrl+r")
+        await settle(pilot, 0.3)
+        build = app.screen.query_one(BuildStep)
+        summary = text_of(build.query_one("#build-summary"))
+        assert build.result is not None, summary
+        assert_clean(summary, visible=("• remove /esc\\x1b[2Jclear.txt",))
+        assert_clean("\n".join(build.query_one("#build-log", Log).lines))
+        assert_clean(screen_text(app))

@@ -25,6 +25,7 @@ from xcptui.engine import (
     check_output_path,
     default_output,
     equivalent_command,
+    printable,
 )
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
@@ -160,7 +161,7 @@ class BuildStep(Step):
     @on(Input.Changed, "#build-output")
     def _output_changed(self) -> None:
         problem = self._output_problem() if self.session is not None else None
-        self.query_one("#build-out-error", Static).update(problem or "")
+        self.query_one("#build-out-error", Static).update(fmt.plain(problem or ""))
         self.query_one("#build-output", Input).set_class(problem is not None, "-invalid")
 
     @on(Button.Pressed, "#build-browse")
@@ -192,7 +193,7 @@ class BuildStep(Step):
             return
         problem = self._output_problem()
         if problem:
-            self.query_one("#build-out-error", Static).update(problem)
+            self.query_one("#build-out-error", Static).update(fmt.plain(problem))
             self.notify(problem, severity="error")
             return
         out = self._output()
@@ -286,7 +287,7 @@ class BuildStep(Step):
                 if st.state == "running":
                     st.state = "done"
             self.build_run.steps.append(StepLine(ev.step))
-            log.write_line(f"» {ev.step}")
+            log.write_line(f"» {printable(ev.step)}")  # Log draws its lines raw
             self._render_steps()
         elif ev.kind == "done":
             if ev.fraction == 1.0 and not ev.total:
@@ -294,12 +295,12 @@ class BuildStep(Step):
             for st in self.build_run.steps:
                 if st.name == ev.step and st.state == "running":
                     st.state, st.seconds = "done", ev.elapsed
-            log.write_line(f"  done: {ev.step} ({fmt.duration(ev.elapsed)})")
+            log.write_line(f"  done: {printable(ev.step)} ({fmt.duration(ev.elapsed)})")
             self._render_steps()
         elif ev.kind == "log":
-            log.write_line(f"  {ev.message}")
+            log.write_line(f"  {printable(ev.message)}")
         elif ev.kind == "warn":
-            log.write_line(f"  warning: {ev.message}")
+            log.write_line(f"  warning: {printable(ev.message)}")
 
     def _render_steps(self) -> None:
         if self.build_run is None:
@@ -352,14 +353,14 @@ class BuildStep(Step):
         t = Text()
         if cancelled or isinstance(error, Cancelled):
             msg = str(error) if error else "cancelled; nothing was written"
-            t.append(msg[:1].upper() + msg[1:], style="bold yellow")
+            t.append(printable(msg[:1].upper() + msg[1:]), style="bold yellow")
             log.write_line("cancelled")
         else:
             t.append("Build failed: ", style="bold red")
-            t.append(str(error) if error else "unknown error")
-            log.write_line(f"failed: {error}")
+            t.append(printable(str(error)) if error else "unknown error")
+            log.write_line(f"failed: {printable(str(error))}")
         if left:
-            t.append(f"\nleft behind: {', '.join(p.name for p in left)}", style="red")
+            t.append(f"\nleft behind: {printable(', '.join(p.name for p in left))}", style="red")
         elif run is not None:
             t.append(f"\n{fmt.display_path(run.output)} was not written.", style="dim")
         self.query_one("#build-summary", Static).update(t)
@@ -420,23 +421,23 @@ class BuildStep(Step):
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
-        grid.add_row("output", Text(fmt.display_path(res.output), style="bold green"))
+        grid.add_row("output", fmt.plain(fmt.display_path(res.output), style="bold green"))
         grid.add_row("size", fmt.size(res.size))
         grid.add_row("time", fmt.duration(seconds))
         if res.verify is not None:
             lines = list(res.verify.lines())
             ok = bool(res.verify.ok)
             failed = [x for x in lines if x.strip().startswith("FAIL")]
-            text = Text(lines[-1] if lines else ("OK" if ok else "FAILED"),
+            text = fmt.plain(lines[-1] if lines else ("OK" if ok else "FAILED"),
                         style="green" if ok else "bold red")
             for f in failed:
-                text.append("\n" + f.strip(), style="red")
+                text.append("\n" + printable(f.strip()), style="red")
             grid.add_row("checks", text)
         else:
             grid.add_row("checks", Text("not verified", style="yellow"))
-        grid.add_row("command", Text(command, style="bold"))
+        grid.add_row("command", fmt.plain(command, style="bold"))
         if res.warnings:
-            grid.add_row("warnings", Text("\n".join(res.warnings), style="yellow"))
-        grid.add_row("changes", Text("\n".join(f"• {c}" for c in res.changes)))
+            grid.add_row("warnings", Text("\n".join(map(printable, res.warnings)), style="yellow"))
+        grid.add_row("changes", Text("\n".join(f"• {printable(c)}" for c in res.changes)))
         head = Text("Build complete", style="bold green")
         return Group(head, grid, Text(""))
