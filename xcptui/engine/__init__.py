@@ -55,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "plan_boot_effects": "build.plan:plan_boot_effects", "BootEffects": "build.plan:BootEffects",
     "check_output_path": "build.runner:check_output_path",
     "make_driver_disk": "build.driverdisk:make_disk",
+    "expand_driver_disks": "build.driverdisk:expand",
     "default_output": "build.runner:default_output",
     "equivalent_command": "build.runner:equivalent_command",
     "verify_iso": "verify.checks:verify", "VerifyReport": "verify.checks:Report",
@@ -75,12 +76,12 @@ __all__ = [
     "PendingChange", "Progress", "ProgressEvent", "Recipe", "RecipeError", "RpmInfo",
     "ToolMissing", "TreeInfo", "VerifyFailed", "VerifyReport", "XcptuiError", "build_iso",
     "check_cancel", "check_output_path", "check_packages", "default_output", "diff_isos",
-    "equivalent_command", "evrcmp", "extract_image", "gather_facts", "inspect_hybrid",
-    "list_packages", "make_driver_disk", "pending", "plan_boot_effects", "plan_build",
-    "plan_image", "printable", "progress_amount", "read_efiboot_grub", "read_modinfo",
-    "read_rpm", "recipe", "remove_live_temp_files", "require_tool", "smoke_boot",
-    "validate_answerfile", "validate_build_number", "validate_version", "validate_volume_id",
-    "verify_iso", "volume_id_problem", "wait_builds_idle", "which_tool",
+    "equivalent_command", "evrcmp", "expand_driver_disks", "extract_image", "gather_facts",
+    "inspect_hybrid", "list_packages", "make_driver_disk", "pending", "plan_boot_effects",
+    "plan_build", "plan_image", "printable", "progress_amount", "read_efiboot_grub",
+    "read_modinfo", "read_rpm", "recipe", "remove_live_temp_files", "require_tool",
+    "smoke_boot", "validate_answerfile", "validate_build_number", "validate_version",
+    "validate_volume_id", "verify_iso", "volume_id_problem", "wait_builds_idle", "which_tool",
 ]
 
 
@@ -107,6 +108,7 @@ if TYPE_CHECKING:  # what the lazy names are, for mypy and editors
     from xcptui.engine.build import pending
     from xcptui.engine.build.atomic import remove_live as remove_live_temp_files
     from xcptui.engine.build.atomic import wait_idle as wait_builds_idle
+    from xcptui.engine.build.driverdisk import expand as expand_driver_disks
     from xcptui.engine.build.driverdisk import make_disk as make_driver_disk
     from xcptui.engine.build.facts import IsoFacts
     from xcptui.engine.build.facts import gather as gather_facts

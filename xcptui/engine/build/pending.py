@@ -157,6 +157,13 @@ def _image_changes(rec: Recipe, img_exists: Exists, kernels: list[str],
                    partial(edits.undo_installer_remove, path=irm.path)) for irm in inst.remove]
     out += [Change(s, a, Mark.ADDED, f"payload of {Path(rpm.source).name}",
                    partial(edits.undo_installer_rpm, source=rpm.source)) for rpm in inst.rpms]
+    for disk in rec.drivers.disk:  # both halves; the plan names the modules and RPMs
+        trees = ", ".join(disk.kernels) if disk.kernels else "the trees it has modules for"
+        force = ", checks only warn" if disk.force else ""
+        out.append(Change(s, a, Mark.ADDED,
+                          f"driver disk {show(disk.source)}: modules → install.img ({trees}"
+                          f"{force}), RPMs → Packages/",
+                          partial(edits.undo_driver_disk, disk=disk)))
     return out
 
 

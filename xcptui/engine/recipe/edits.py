@@ -15,6 +15,7 @@ from pathlib import Path
 from xcptui.engine.recipe.model import (
     AnswerfileSection,
     Driver,
+    DriverDisk,
     InstallerFile,
     InstallerRemove,
     InstallerRpm,
@@ -84,6 +85,17 @@ def put_driver(rec: Recipe, driver: Driver) -> None:
 def undo_driver(rec: Recipe, driver: Driver) -> None:
     """Take back exactly this driver (by identity: two entries may compare equal)."""
     rec.installer.drivers = [x for x in rec.installer.drivers if x is not driver]
+
+
+def add_driver_disk(rec: Recipe, disk: DriverDisk) -> None:
+    """Add a [[drivers.disk]]; the same source again replaces the earlier entry."""
+    rec.drivers.disk = [d for d in rec.drivers.disk
+                        if Path(d.source).resolve() != Path(disk.source).resolve()]
+    rec.drivers.disk.append(disk)
+
+
+def undo_driver_disk(rec: Recipe, disk: DriverDisk) -> None:
+    rec.drivers.disk = [d for d in rec.drivers.disk if d is not disk]
 
 
 def put_installer_file(rec: Recipe, f: InstallerFile) -> None:

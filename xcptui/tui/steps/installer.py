@@ -1,4 +1,5 @@
-"""Step 3: changes inside install.img: drivers, RPM payloads, files, $EDITOR edits."""
+"""Step 3: changes inside install.img: drivers, driver disks, RPM payloads, files,
+$EDITOR edits."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from xcptui.engine import AddRpmPayload, XcptuiError, plan_image, printable
+from xcptui.engine import AddRpmPayload, XcptuiError, plan_image
+from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
 from xcptui.tui.dialogs import driver as driver_dialog
+from xcptui.tui.dialogs import driver_disk
 from xcptui.tui.dialogs.common import ChoiceDialog
 from xcptui.tui.dialogs.driver import DriverAnalysis, DriverDialog
 from xcptui.tui.dialogs.files import FileOpen, Filters
@@ -63,6 +66,7 @@ class InstallerStep(FileActions):
     BINDINGS = [
         Binding("d", "add_driver", "Driver", id="installer.add-driver"),
         Binding("p", "add_rpm", "RPM payload", id="installer.add-rpm"),
+        Binding("k", "add_driver_disk", "Driver disk", id="installer.add-driver-disk"),
         Binding("a", "add_file", "Add file", id="installer.add-file"),
         Binding("e", "edit", "Edit", id="installer.edit"),
         Binding("delete", "remove", "Remove", key_display="del", id="installer.remove"),
@@ -110,8 +114,8 @@ class InstallerStep(FileActions):
         if "compression" in ii:
             t.append(f"{ii['compression']}, {ii['segments']} segment(s), "
                      f"{fmt.size(ii['size'])}  ")
-        for i, k in enumerate(kernels):  # kernel versions: folder names in the image
-            t.append(("kernels: " if i == 0 else ", ") + printable(k))
+        for i, k in enumerate(kernels):
+            t.append(("kernels: " if i == 0 else ", ") + k)
             t.append(" (main)" if i == 0 else " (alt)", style="dim")
         self.query_one("#installer-info", Static).update(t)
 
@@ -168,6 +172,40 @@ class InstallerStep(FileActions):
         self.notify(f"Driver {driver.source.name} added to the recipe")
         self.changed()
 
+    # -- driver disks ([[drivers.disk]]) -------------------------------------------------
+    def action_add_driver_disk(self) -> None:
+        if self.session is None or not self.session.has_image:
+            self.notify("This ISO has no install.img.", severity="warning")
+            return
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.query_one(JobStatus).start(f"reading {path.name}…")
+                self._analyse_disk(path)
+
+        self.app.push_screen(FileOpen(Path.cwd(), "Driver disk (ISO) or driver RPM",
+                                      filters=driver_disk.DISK_FILTERS), chosen)
+
+    @work(thread=True, exclusive=True, group="analyse", exit_on_error=False,
+          description="Driver disk")
+    def _analyse_disk(self, source: Path) -> driver_disk.DiskAnalysis:
+        s = self.session
+        assert s is not None
+        progress = posting_progress(self, "job")
+        cancel = get_current_worker().cancelled_event
+        return driver_disk.analyse(s.image(progress, cancel), source, progress, cancel)
+
+    def _confirm_disk(self, a: driver_disk.DiskAnalysis) -> None:
+        def answer(choice: str | None) -> None:
+            s = self.session
+            if choice in ("add", "force") and s is not None:
+                ops.add_driver_disk(s.recipe, recipe_mod.DriverDisk(a.source,
+                                                                    force=choice == "force"))
+                self.notify(f"Driver disk {a.source.name} added to the recipe")
+                self.changed()
+
+        self.app.push_screen(driver_disk.confirm(a), answer)
+
     # -- RPM payloads ------------------------------------------------------------------
     def action_add_rpm(self) -> None:
         if self.session is None or not self.session.has_image:
@@ -193,12 +231,11 @@ class InstallerStep(FileActions):
 
     def _confirm_rpm(self, source: Path, info: Any, changes: list[str],
                      warnings: list[str]) -> None:
-        # RPM tags and paths escaped one by one: a newline in a Summary forges no line
-        lines = [printable(f"{info.nevra}: {info.summary}"), f"{len(info.files)} files", ""]
-        lines += [f"• {printable(c)}" for c in changes[:20]]
+        lines = [f"{info.nevra}: {info.summary}", f"{len(info.files)} files", ""]
+        lines += [f"• {c}" for c in changes[:20]]
         if len(changes) > 20:
             lines.append(f"… {len(changes) - 20} more")
-        lines += [f"! {printable(w)}" for w in warnings]
+        lines += [f"! {w}" for w in warnings]
         lines += ["", "Scriptlets do not run and the image's rpmdb is not updated."]
 
         def answer(choice: str | None) -> None:
@@ -246,6 +283,8 @@ class InstallerStep(FileActions):
         if w.group == "analyse" and isinstance(w.result, DriverAnalysis):
             self._info()
             self.app.push_screen(DriverDialog(w.result), self._driver_chosen)
+        elif w.group == "analyse" and isinstance(w.result, driver_disk.DiskAnalysis):
+            self._confirm_disk(w.result)
         elif w.group == "analyse" and isinstance(w.result, tuple):
             self._confirm_rpm(*w.result)
         elif w.group == "preview" and w.result is not None:
