@@ -23,3 +23,12 @@ def test_add_replaces_same_source_and_undo_takes_it_back(tmp_path: Path) -> None
     assert "checks only warn" in lines[0].text and "(all)" in lines[1].text
     lines[0].undo(rec)
     assert [d.source.name for d in rec.drivers.disk] == ["ixgbe.rpm"]
+
+
+def test_pending_names_the_trees_of_a_driver_in_several() -> None:
+    rec = r.Recipe()
+    edits.put_driver(rec, r.Driver(Path("/x/igb.ko"), kernels=["all"], force=True))
+    (c,) = pending.changes(rec, lambda p: None, lambda p: None, ["4.19.0+1", "4.19.322+1"])
+    assert c.text == "driver igb.ko → updates/ of kernel trees all, vermagic check skipped"
+    c.undo(rec)
+    assert rec.installer.drivers == []

@@ -145,6 +145,11 @@ def _image_changes(rec: Recipe, img_exists: Exists, kernels: list[str],
         dest = driver_dest(d, kernels)
         kernel = d.kernel or "main kernel"
         force = ", vermagic check skipped" if d.force else ""
+        if d.kernels and d.kernels != ["main"]:  # several trees: no one path to show
+            out.append(Change(s, a, Mark.CHANGED, f"driver {Path(d.source).name} → "
+                              f"updates/ of kernel trees {', '.join(d.kernels)}{force}",
+                              partial(edits.undo_driver, driver=d)))
+            continue
         out.append(Change(s, a, _kind(img_exists(dest)),
                           f"driver {Path(d.source).name} → {dest} ({kernel}{force})",
                           partial(edits.undo_driver, driver=d)))
