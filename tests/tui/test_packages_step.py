@@ -246,3 +246,21 @@ async def test_notifications_do_not_parse_file_names(iso_dir: Path, rpm: Path) -
         await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
         lines = screen_lines(app)
         assert any("[b]tool[red].rpm will be added" in ln for ln in lines), "\n".join(lines)
+
+
+async def test_a_stale_report_does_not_mark_the_rows(iso_dir: Path, rpm: Path) -> None:
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_packages(pilot, requiring(rpm))
+        assert row_cells(app, "xcp-ng-deps")[4].startswith("rebuilt")
+        s = app.session
+        assert s is not None
+        s.recipe.deps.require.clear()
+        app.recipe_changed()
+        await pilot.pause()
+        await pilot.pause()
+        # before the new check ends: not "rebuilt" from the old report
+        assert not row_cells(app, "xcp-ng-deps")[4].startswith("rebuilt")
+        await pilot.pause(0.6)
+        await wait_for(pilot, lambda: "checking" not in check_text(app))
+        assert row_cells(app, "xcp-ng-deps")[4].startswith("original")

@@ -175,8 +175,8 @@ class PackagesStep(Step):
         self._originals, self._added = originals, added
         meta = next((o for o in originals if o.name == pr.META), None)
         self._meta_requires = list(meta.requires) if meta is not None else []
+        self._schedule_check()  # first: a report of another recipe must not mark the rows
         self._render_tables()
-        self._schedule_check()
 
     @guarded("Packages")
     def _render_tables(self) -> None:
@@ -269,6 +269,9 @@ class PackagesStep(Step):
     def _schedule_check(self) -> None:
         if self._repo_text() == self._checked_text:
             return
+        if self._report is not None:
+            self._report = None
+            self.query_one("#pk-check", Static).update(Text("checking…", style="italic dim"))
         if self._check_timer is not None:
             self._check_timer.stop()
         self._check_timer = self.set_timer(0.4, self.action_check)
