@@ -127,7 +127,8 @@ class AnswerfileScript:
 class AnswerfileSection:
     source: Path | None = None
     dest: str = "/answerfile.xml"
-    entries: list[str] = field(default_factory=list)  # empty: every installer entry
+    #: labels; empty: every installer entry but shell and safe; ["all"]: every one
+    entries: list[str] = field(default_factory=list)
     url: str | None = None
     answerfile_device: str | None = None
     network_device: str | None = None
