@@ -314,3 +314,15 @@ async def test_build_log_and_summary_escaped(in_work: Path) -> None:
         assert_clean(summary, visible=("• remove /esc\\x1b[2Jclear.txt",))
         assert_clean("\n".join(build.query_one("#build-log", Log).lines))
         assert_clean(screen_text(app))
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_identity_prefill_escaped(in_work: Path, size: tuple[int, int]) -> None:
+    """Identity & boot prefills the ISO's volume id (ESC, markup): drawn safely."""
+    app = XcptuiApp(in_work)
+    async with app.run_test(size=size) as pilot:
+        await wait_session(pilot)
+        await goto(pilot, "identity")
+        await settle(pilot, 0.5)
+        assert app.screen.query_one("#f-volid", Input).value == VOLUME_ID
+        assert_clean(screen_text(app), visible=("X\ufffd]0;p\ufffd[/]",))

@@ -32,6 +32,7 @@ from xcptui.engine import (
     BootEffects,
     XcptuiError,
     plan_boot_effects,
+    printable,
     validate_build_number,
     validate_version,
     volume_id_problem,
@@ -43,6 +44,7 @@ from xcptui.tui.jobs import readers
 from xcptui.tui.jobs.guard import guarded
 from xcptui.tui.steps.base import Step
 from xcptui.tui.widgets import fmt
+from xcptui.tui.widgets.safe_input import SafeInput  # prefilled from the ISO
 
 PRESETS = [  # (checkbox id, parameter name, label)
     ("p-atexit", "atexit", "atexit=shell: a shell when the installer exits"),
@@ -128,11 +130,11 @@ class IdentityStep(Step):
                 yield Label("Identity", classes="pane-title")
                 with Horizontal(classes="form-row"):
                     yield Label("Volume label", classes="form-label")
-                    yield Input(id="f-volid")
+                    yield SafeInput(id="f-volid")
                     yield Label("", id="f-volid-count")
                 yield Static("", id="f-volid-why", classes="error-text")
-                yield from self._row("Build number", Input(id="f-build"))
-                yield from self._row("Version", Input(id="f-version"))
+                yield from self._row("Build number", SafeInput(id="f-build"))
+                yield from self._row("Version", SafeInput(id="f-version"))
                 yield Label("Boot parameters (all installer entries)", classes="pane-title")
                 with Horizontal(classes="form-row"):
                     yield Checkbox("SSH in, password:", id="p-ssh")
@@ -553,22 +555,22 @@ class IdentityStep(Step):
     def _show_effects(self, eff: BootEffects | str) -> None:
         t = Text()
         if isinstance(eff, str):
-            t.append(eff + "\n", style="bold red")
+            t.append(printable(eff) + "\n", style="bold red")
             t.append("Effect per boot config\n", style="bold underline")
             self.query_one("#id-effect-body", Static).update(t)
             return
         t.append("Effect per boot config\n", style="bold underline")
         for name, lines in eff.per_config:
-            t.append(f"{name}\n", style="bold")
+            t.append(f"{printable(name)}\n", style="bold")  # entry labels come from the ISO
             for line in lines:
-                t.append(f"  {line}\n", style="dim" if line == "unchanged" else "green")
+                t.append(f"  {printable(line)}\n", style="dim" if line == "unchanged" else "green")
         rest = [c for c in eff.changes if not c.startswith("boot (")]  # shown above
         if rest:
             t.append("Build plan\n", style="bold underline")
             for c in rest:
-                t.append(f"• {c}\n")
+                t.append(f"• {printable(c)}\n")
         for w in eff.warnings:
-            t.append(f"! {w}\n", style="yellow")
+            t.append(f"! {printable(w)}\n", style="yellow")
         self.query_one("#id-effect-body", Static).update(t)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -579,4 +581,4 @@ class IdentityStep(Step):
                 if isinstance(event.worker.error, XcptuiError):
                     event.prevent_default()  # shown in the effect pane
                 self.query_one("#id-effect-body", Static).update(
-                    Text(f"cannot compute the effect: {event.worker.error}", style="red"))
+                    fmt.plain(f"cannot compute the effect: {event.worker.error}", "red"))
