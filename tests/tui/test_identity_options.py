@@ -125,3 +125,27 @@ async def test_installer_gpgcheck_and_unique_search(iso_dir: Path,
         await settle(pilot)
         await _apply(pilot)
         assert app.session.recipe.signing is None  # the section only held the setting
+
+
+async def test_recipe_entries_the_list_cannot_show_are_kept(iso_dir: Path,
+                                                            tmp_path: Path) -> None:
+    from xcptui.engine import recipe as recipe_mod
+
+    rec = recipe_mod.loads(f'[answerfile]\nurl = "{URL}"\nentries = ["shell", "nosuch"]\n',
+                           tmp_path)
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_session(pilot)
+        app.replace_recipe(rec, None)
+        await settle(pilot)
+        await goto(pilot, "identity")
+        entries = app.screen.query_one("#f-af-entries", SelectionList)
+        assert entries.selected == ["shell"]
+        app.screen.query_one("#f-timeout", Input).value = "7"  # an unrelated edit
+        await settle(pilot)
+        await _apply(pilot)
+        assert app.session is not None
+        af = app.session.recipe.answerfile
+        assert af is not None and af.entries == ["shell", "nosuch"]
+        assert app.session.recipe.boot.timeout == 7
+        await wait_for(pilot, lambda: "no boot entry 'nosuch'" in _effect(app))

@@ -123,6 +123,7 @@ class IdentityStep(Step):
         self._timer: Timer | None = None
         self._loading = False
         self._loaded_state = ""  # _state() of the recipe the form was last loaded from
+        self._af_kept: list[str] = []  # recipe answerfile entries the list cannot show
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="split"):
@@ -254,10 +255,19 @@ class IdentityStep(Step):
         want = {n.lower() for n in entries}
         return [lbl for lbl, role in inst if lbl.lower() in want or role in want]
 
+    def _af_unmatched(self, entries: list[str]) -> list[str]:
+        """Recipe entries naming no installer entry of the list (kept: the engine says why)."""
+        if entries in ([], [ANSWERFILE_ALL_ENTRIES]):
+            return []
+        known = {n.lower() for lbl, role in self._installer() for n in (lbl, role)}
+        return [n for n in entries if n.lower() not in known]
+
     def _af_entries(self) -> list[str]:
         """The ticked entries as recipe entries: [] = the engine's default, ["all"]."""
         ticked = set(self.query_one("#f-af-entries", SelectionList).selected)
         labels = [lbl for lbl, _ in self._installer() if lbl in ticked]
+        if self._af_kept:
+            return labels + self._af_kept
         if labels == self._af_default():
             return []
         if labels == [lbl for lbl, _ in self._installer()]:
@@ -328,6 +338,7 @@ class IdentityStep(Step):
         entries.deselect_all()
         for lbl in self._af_selected(af.entries if af else []):
             entries.select(lbl)
+        self._af_kept = self._af_unmatched(af.entries if af else [])
         gpg = rec.signing.installer_gpgcheck if rec.signing is not None else None
         self.query_one("#f-gpgcheck", Select).value = gpg or "auto"
         self.query_one("#f-unique", Checkbox).value = rec.boot.unique_search
