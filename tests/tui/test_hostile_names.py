@@ -326,3 +326,22 @@ async def test_identity_prefill_escaped(in_work: Path, size: tuple[int, int]) ->
         await settle(pilot, 0.5)
         assert app.screen.query_one("#f-volid", Input).value == VOLUME_ID
         assert_clean(screen_text(app), visible=("X\ufffd]0;p\ufffd[/]",))
+
+
+async def test_file_dialog_lists_hostile_host_names(in_work: Path) -> None:
+    """Files extracted from a hostile ISO land on the host: the file dialog (Add file,
+    Load recipe...) lists them and their folder's path escaped, without crashing."""
+    from xcptui.tui.dialogs.files import FileOpen
+
+    d = in_work.parent / "d[" / "]b"  # the folder's path reads "d[/]b"
+    d.mkdir(parents=True)
+    (d / f"{ESC}.txt").write_text("x\n")
+    (d / BIDI).write_text("x\n")
+    app = XcptuiApp(in_work)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_session(pilot)
+        app.push_screen(FileOpen(d, "Add or replace a file"))
+        await settle(pilot, 0.3)
+        assert isinstance(app.screen, FileOpen)
+        assert_clean(screen_text(app), visible=("esc\\x1b[2Jclear.txt", "bidi\\u202etxt.exe",
+                                                "d[/]b"))
