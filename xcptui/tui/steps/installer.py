@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from xcptui.engine import AddRpmPayload, XcptuiError, plan_image
+from xcptui.engine import AddRpmPayload, XcptuiError, plan_image, printable
 from xcptui.engine import recipe as recipe_mod
 from xcptui.engine.recipe import edits as ops
 from xcptui.tui.dialogs import driver as driver_dialog
@@ -114,8 +114,8 @@ class InstallerStep(FileActions):
         if "compression" in ii:
             t.append(f"{ii['compression']}, {ii['segments']} segment(s), "
                      f"{fmt.size(ii['size'])}  ")
-        for i, k in enumerate(kernels):
-            t.append(("kernels: " if i == 0 else ", ") + k)
+        for i, k in enumerate(kernels):  # kernel versions: folder names in the image
+            t.append(("kernels: " if i == 0 else ", ") + printable(k))
             t.append(" (main)" if i == 0 else " (alt)", style="dim")
         self.query_one("#installer-info", Static).update(t)
 
@@ -231,11 +231,12 @@ class InstallerStep(FileActions):
 
     def _confirm_rpm(self, source: Path, info: Any, changes: list[str],
                      warnings: list[str]) -> None:
-        lines = [f"{info.nevra}: {info.summary}", f"{len(info.files)} files", ""]
-        lines += [f"• {c}" for c in changes[:20]]
+        # RPM tags and paths escaped one by one: a newline in a Summary forges no line
+        lines = [printable(f"{info.nevra}: {info.summary}"), f"{len(info.files)} files", ""]
+        lines += [f"• {printable(c)}" for c in changes[:20]]
         if len(changes) > 20:
             lines.append(f"… {len(changes) - 20} more")
-        lines += [f"! {w}" for w in warnings]
+        lines += [f"! {printable(w)}" for w in warnings]
         lines += ["", "Scriptlets do not run and the image's rpmdb is not updated."]
 
         def answer(choice: str | None) -> None:
