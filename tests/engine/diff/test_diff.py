@@ -236,3 +236,43 @@ def test_a_kernel_that_went_is_one_line(demo_iso: Path, iso_factory: Callable[..
                        f"{size(sum(c.size for c in gone))})"]
     after = lines[lines.index(summary[0]) + 1:]
     assert not after or not after[0].startswith("    ")  # its entries are not listed
+
+
+def test_spliced_pair_reads_only_what_differs(iso_factory: Callable[..., Path],
+                                              tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """B built from A reuses A's bzip2 blocks: files wholly in them are known equal
+    without reading their data, and the report is the one a full read gives."""
+    from xcptui.engine.diff import image as imgdiff
+
+    a = iso_factory(filler_files=1500, fast_compress=True)  # lbzip2: many blocks
+    make_ko(tmp_path / "xcpdiff.ko", name="xcpdiff")
+    # a same-size content change: only its data tells it apart
+    with IsoSource.open(a) as src:
+        off, n = src.extent("/install.img")
+        with InstallImage.open(src.path, off, n) as ii:
+            inv = ii.get("etc/xensource-inventory")
+            assert inv is not None
+            motd = b"".join(ii.iter_range(*ii.data_range(inv)))
+    (tmp_path / "motd").write_bytes(bytes(reversed(motd)))
+    b = tmp_path / "b.iso"
+    build_iso(a, recipe.loads('[[installer.drivers]]\nsource = "xcpdiff.ko"\n'
+                              '[[installer.files]]\nsource = "motd"\ndest = "/etc/xensource-inventory"\n',
+                              tmp_path), b, verify=False)
+    known: list[int] = []
+    real = imgdiff._same_by_blocks
+
+    def spy(*args: object) -> set[tuple[str, str]]:
+        out = real(*args)  # type: ignore[arg-type]
+        known.append(len(out))
+        return out
+
+    monkeypatch.setattr(imgdiff, "_same_by_blocks", spy)
+    fast = diff_isos(a, b)
+    assert known and known[0] > 1000, known  # most files never read
+    monkeypatch.setattr(imgdiff, "_open_against",
+                        lambda src, base, p, c: (imgdiff._open(src, "B", p, c), []))
+    slow = diff_isos(a, b)
+    assert fast.lines() == slow.lines()
+    other = [c.path for c in fast.image.groups["other"]]
+    assert other == ["etc/xensource-inventory"] and fast.image.groups["other"][0].details == ["content"]

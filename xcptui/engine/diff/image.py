@@ -1,9 +1,13 @@
 """install.img: entries added, removed, changed, grouped per kernel tree and "other".
 
 Byte-identical images (same size, same sha256 of the extent) are not decoded. Otherwise
-each image is opened once (the header scan) and its file data streamed once through
-``iter_ranges`` with every file's range in archive order, digesting each chunk as it
-comes: nothing but the headers and one digest per file is held in memory.
+A is opened through the persistent index (decoded once, ever) and B is scanned against
+A's blocks (``known_blocks``): a bzip2 block of B whose compressed bits are a block of A
+decodes to the same bytes, so B is decoded only where it differs (a build of A re-encodes
+only around its edits). A file whose data in B lies wholly in such blocks, at the same
+place relative to the same file of A, has the same content; only the other files' data
+is read (``iter_ranges``, in archive order, digesting each chunk as it comes). Images
+that share no blocks are each decoded once for their headers and once for the digests.
 
 Paths are compared resolved through the image's own symlinks (on EL7 roots
 lib -> usr/lib). Entries of a kernel tree are keyed by kernel version and their path
@@ -14,6 +18,7 @@ compared: any repack may touch them, and they do not change what the installer r
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import posixpath
 import threading
@@ -22,6 +27,8 @@ from dataclasses import dataclass
 from xcptui.engine.diff.iso_files import sha256_extent
 from xcptui.engine.diff.model import Change, EntryChange, ImageDiff
 from xcptui.engine.events import Progress, check
+from xcptui.engine.initrd import known_blocks
+from xcptui.engine.initrd.compression import FileRegion
 from xcptui.engine.initrd.image import Entry, InstallImage
 from xcptui.engine.iso.read import IsoSource
 from xcptui.engine.layout import INSTALL_IMG
@@ -60,8 +67,7 @@ def compare(a: IsoSource, b: IsoSource, progress: Progress | None = None,
         if same:
             out.identical = True
             return out
-    ka, ma = _load(a, "A", progress, cancel)
-    kb, mb = _load(b, "B", progress, cancel)
+    ka, ma, kb, mb = _load_pair(a, b, progress, cancel)
     out.kernels = (ka, kb)
     groups: dict[str, list[EntryChange]] = {k: [] for k in sorted({*ka, *kb})}
     groups[OTHER] = []
@@ -83,23 +89,94 @@ def _key(path: str, trees: dict[str, str]) -> tuple[str, str]:
     return OTHER, path
 
 
-def _load(src: IsoSource, which: str, progress: Progress | None,
-          cancel: threading.Event | None) -> tuple[list[str], dict[tuple[str, str], _Seen]]:
-    """(kernel versions, (group, path) -> what we compare) of one image."""
+def _load_pair(a: IsoSource, b: IsoSource, progress: Progress | None,
+               cancel: threading.Event | None
+               ) -> tuple[list[str], dict[tuple[str, str], _Seen],
+                          list[str], dict[tuple[str, str], _Seen]]:
+    """(kernel versions, (group, path) -> what we compare) of A and of B."""
+    with _open(a, "A", progress, cancel) as ia:
+        ib, reused = _open_against(b, ia, progress, cancel)
+        with ib:
+            ka, ea = _entries(ia)
+            kb, eb = _entries(ib)
+            same = _same_by_blocks(ia, ea, ib, eb, reused)
+            da = _digests(ia, [e for k, e in ea.items() if k not in same], "A", progress,
+                          cancel)
+            db = _digests(ib, [e for k, e in eb.items() if k not in same], "B", progress,
+                          cancel)
+            return (list(ka), _seen(ia, ea, da, same), list(kb), _seen(ib, eb, db, same))
+
+
+def _open(src: IsoSource, which: str, progress: Progress | None,
+          cancel: threading.Event | None) -> InstallImage:
     off, size = src.extent(INSTALL_IMG)
-    with InstallImage.open(src.path, off, size, name=f"install.img ({which})",
-                           progress=progress, cancel=cancel) as img:
-        kernels = {k: img.resolve(img.kernel_dir(k)) or img.kernel_dir(k)
-                   for k in img.kernels()}
-        entries = [e for e in img.entries() if not e.unsafe and e.path]
-        digests = _digests(img, entries, which, progress, cancel)
-        seen: dict[tuple[str, str], _Seen] = {}
-        for e in entries:
-            seen[_key(_resolved(img, e.path), kernels)] = _Seen(
-                e.type, e.mode, e.uid, e.gid, e.size, e.link_target,
-                e.rdev if e.type in ("chardev", "blockdev") else None,
-                digests.get(img.data_range(e)) if e.type == "file" else None)
-        return list(kernels), seen
+    return InstallImage.open(src.path, off, size, name=f"install.img ({which})",
+                             progress=progress, cancel=cancel)
+
+
+def _open_against(src: IsoSource, base: InstallImage, progress: Progress | None,
+                  cancel: threading.Event | None
+                  ) -> tuple[InstallImage, list[tuple[int, int, int]]]:
+    """B scanned against A's blocks: the image and (uoff, ulen, uoff in A) of every block
+    of B that is a block of A; a plain open (no such blocks) when that cannot be used."""
+    scan_a = base.scan_result
+    if len(scan_a.segment_info) == 1 and scan_a.segment_info[0].codec == "bzip2" \
+            and scan_a.block_digests:
+        off, size = src.extent(INSTALL_IMG)
+        region = FileRegion(src.path, off, size, "install.img (B)")
+        known = known_blocks.KnownBlocks()
+        known.add_source(scan_a)
+        inc = known_blocks.scan_or_none(region, "install.img (B)", known,
+                                        progress or Progress(), cancel)
+        if inc is not None and not inc.scan.problems and len(inc.scan.segment_info) == 1:
+            return InstallImage(inc.scan), [(u, n, su) for u, n, s, su in inc.reused_from
+                                            if s is scan_a]
+        if inc is not None:
+            inc.scan.close()
+        region.close()
+    return _open(src, "B", progress, cancel), []
+
+
+def _entries(img: InstallImage) -> tuple[dict[str, str], dict[tuple[str, str], Entry]]:
+    kernels = {k: img.resolve(img.kernel_dir(k)) or img.kernel_dir(k) for k in img.kernels()}
+    return kernels, {_key(_resolved(img, e.path), kernels): e
+                     for e in img.entries() if not e.unsafe and e.path}
+
+
+def _same_by_blocks(ia: InstallImage, ea: dict[tuple[str, str], Entry], ib: InstallImage,
+                    eb: dict[tuple[str, str], Entry], reused: list[tuple[int, int, int]]
+                    ) -> set[tuple[str, str]]:
+    """Files of B whose data lies wholly in blocks of A, shifted exactly as from the same
+    file's data in A: their content is A's, without reading it."""
+    runs: list[tuple[int, int, int]] = []  # (start in B, end in B, A - B offset)
+    for u, n, su in sorted(reused):
+        if runs and runs[-1][1] == u and runs[-1][2] == su - u:
+            runs[-1] = (runs[-1][0], u + n, su - u)
+        else:
+            runs.append((u, u + n, su - u))
+    starts = [r[0] for r in runs]
+    out: set[tuple[str, str]] = set()
+    for key, e in eb.items():
+        old = ea.get(key)
+        if e.type != "file" or old is None or old.type != "file" or old.size != e.size:
+            continue
+        (a0, a1), (b0, b1) = ia.data_range(old), ib.data_range(e)
+        if a1 - a0 != b1 - b0:
+            continue
+        i = bisect.bisect_right(starts, b0) - 1
+        if b1 == b0 or (i >= 0 and runs[i][1] >= b1 and a0 - b0 == runs[i][2]):
+            out.add(key)
+    return out
+
+
+def _seen(img: InstallImage, entries: dict[tuple[str, str], Entry],
+          digests: dict[tuple[int, int], str], same: set[tuple[str, str]]
+          ) -> dict[tuple[str, str], _Seen]:
+    return {k: _Seen(e.type, e.mode, e.uid, e.gid, e.size, e.link_target,
+                     e.rdev if e.type in ("chardev", "blockdev") else None,
+                     ("same as A" if k in same else digests.get(img.data_range(e)))
+                     if e.type == "file" else None)
+            for k, e in entries.items()}
 
 
 def _resolved(img: InstallImage, path: str) -> str:

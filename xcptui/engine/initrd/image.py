@@ -130,6 +130,11 @@ class InstallImage:
             raise BuildError(f"{where}: cannot create a temporary directory: "
                              f"{e.strerror}") from None
 
+    @property
+    def scan_result(self) -> ImageScan:
+        """The scan this image was made from (its block map and block digests)."""
+        return self._scan
+
     def close(self) -> None:
         self._scan.close()
         self.region.close()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +222,8 @@ class Incremental:
     blocks: int  # bzip2 blocks in the image
     decoded: int
     reused: int
+    # (uoff, ulen, source scan, uoff in the source) of each block found in a source
+    reused_from: list[tuple[int, int, ImageScan, int]] = field(default_factory=list)
 
 
 class _Recorder(KnownBlocks):
@@ -255,7 +257,8 @@ def incremental_scan(region: FileRegion, name: str, known: KnownBlocks, progress
         bad = unfaithful(scan, srcs)
         if not bad:
             total = sum(len(s.blocks) for s in scan.segment_info)
-            return Incremental(scan, total, scan.decoded_blocks, len(scan.reused))
+            return Incremental(scan, total, scan.decoded_blocks, len(scan.reused),
+                               [(u, n, src.scan, su) for u, n, src, su in srcs])
         starts = {b.uoff: b.start for s in scan.segment_info for b in s.blocks}
         force |= {starts[u] for u in bad}
     return None
