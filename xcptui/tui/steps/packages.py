@@ -242,7 +242,7 @@ class PackagesStep(Step):
         flags = [n for n, on in (("downgrades allowed", p.downgrade),
                                  ("auto-require", p.auto_require), ("force", p.force)) if on]
         t = Text("signing: ", style="bold")
-        t.append(sign)
+        t.append_text(fmt.plain(sign))
         if flags:
             t.append("  · " + ", ".join(flags), style="yellow")
         t.append(f"  · sort: {SORTS[self._sort]}", style="dim")
@@ -457,7 +457,7 @@ class PackagesStep(Step):
         w = event.worker
         if event.state == WorkerState.ERROR and w.group == "pk-check":
             self.query_one("#pk-check", Static).update(
-                Text(f"check failed: {w.error}", style="bold red"))
+                fmt.plain(f"check failed: {w.error}", style="bold red"))
             if isinstance(w.error, XcptuiError):
                 self.job_finished(event.worker)
                 event.prevent_default()  # shown inline; no dialog while typing
