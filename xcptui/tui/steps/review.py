@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -26,13 +25,10 @@ from xcptui.tui.widgets.change_table import ChangeTable
 from xcptui.tui.widgets.job_status import JobStatus
 
 
-def local_warnings(rec: recipe_mod.Recipe, facts: Any) -> list[str]:
-    """Quick warnings that need no engine run."""
+def local_warnings(rec: recipe_mod.Recipe) -> list[str]:
+    """Reminders of recipe options that need no engine run (what the build does to
+    signing, packages and boot is the engine plan's to say, above these)."""
     out = []
-    signed = str((facts.repo or {}).get("signing", "")).startswith("signed")
-    if rec.touches_repo() and signed and rec.signing is None:
-        out.append("The repository changes, so the output is unsigned unless you sign it "
-                   "(Packages step, g). The installer then checks nothing.")
     if rec.packages.add and not rec.deps.require and not rec.packages.auto_require:
         out.append("Added packages are installed only when something requires them; see the "
                    "dependency check (Packages step, f fixes it).")
@@ -159,7 +155,7 @@ class ReviewStep(Step):
             for w in plan.warnings:
                 t.append(f"! {printable(w)}\n", style="yellow")
         if s is not None:
-            for w in local_warnings(s.recipe, s.facts):
+            for w in local_warnings(s.recipe):
                 t.append(f"! {printable(w)}\n", style="yellow")
         self.query_one("#review-plan", Static).update(t)
 
