@@ -148,15 +148,21 @@ def matcher(pattern: str) -> Any:
     return lambda name: pat in name.lower()
 
 
-def search(s: Session, pattern: str, limit: int = 500) -> tuple[list[NodeInfo], bool]:
-    """Entries whose name matches, across the ISO, install.img (if read) and read RPMs."""
+MAX_MATCHES = 50_000  # held in memory; the tree shows them a page at a time
+
+
+def search(s: Session, pattern: str, limit: int = MAX_MATCHES) -> tuple[list[NodeInfo], bool]:
+    """Entries whose name matches, across the ISO, install.img (if read) and read RPMs,
+    then the recipe's pending additions (files that do not exist yet)."""
     match = matcher(pattern)
     found: list[NodeInfo] = []
+    seen: set[tuple[str, str]] = set()
 
     def take(items: Iterator[NodeInfo]) -> bool:
         for n in items:
-            if match(n.name):
+            if match(n.name) and (n.area, n.path) not in seen:
                 found.append(n)
+                seen.add((n.area, n.path))
                 if len(found) >= limit:
                     return False
         return True
@@ -175,5 +181,13 @@ def search(s: Session, pattern: str, limit: int = 500) -> tuple[list[NodeInfo], 
                 if e.path and not getattr(e, "unsafe", False):
                     yield img_node(e)
 
-    truncated = not (take(iso_items()) and take(img_items()))
+    def pending_items() -> Iterator[NodeInfo]:
+        for area, marks in ((ISO, s.iso_marks()), (IMG, s.image_marks())):
+            for path, mark in sorted(marks.items()):
+                if mark == "added":
+                    full = path if path.startswith("/") else "/" + path
+                    yield NodeInfo(area, full, posixpath.basename(full.rstrip("/")),
+                                   kind="file", virtual=True)
+
+    truncated = not (take(iso_items()) and take(img_items()) and take(pending_items()))
     return found, truncated

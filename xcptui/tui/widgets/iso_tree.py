@@ -84,6 +84,10 @@ class IsoTree(Tree[bm.NodeInfo]):
         self.iso_dirs: frozenset[str] = frozenset()
         self.img_dirs: frozenset[str] = frozenset()
         self.filtered = False
+        # filter results: (matches, how many are in the tree, node per (area, path))
+        self._pages: tuple[list[bm.NodeInfo], int, dict[tuple[str, str],
+                                                        TreeNode[bm.NodeInfo]]] = ([], 0, {})
+        self._more_node: TreeNode[bm.NodeInfo] | None = None
 
     def process_label(self, label: TextType) -> Text:
         # Names come from the ISO: a str label would be parsed as Rich markup
@@ -98,6 +102,7 @@ class IsoTree(Tree[bm.NodeInfo]):
     def load(self) -> None:
         """(Re)build from the session's ISO, collapsed, nothing listed but the top."""
         self.filtered = False
+        self._more_node = None
         self.clear()
         s = self.session
         if s is None:
@@ -204,20 +209,31 @@ class IsoTree(Tree[bm.NodeInfo]):
                 node.collapse()
 
     # -- filter ----------------------------------------------------------------------
+    PAGE = 500  # matches added to the tree at a time; the "more" node adds the next page
+
     def show_matches(self, matches: list[bm.NodeInfo], pattern: str, truncated: bool) -> None:
-        """Replace the tree by the matches and the folders that lead to them."""
+        """Replace the tree by the matches and the folders that lead to them, a page at
+        a time: Enter on the last node ("N more…") adds the next page."""
         s = self.session
         if s is None:
             return
         self.clear()
+        self._more_node = None
         self.filtered = True
-        more = " (first 500)" if truncated else ""
-        self.root.set_label(f"{len(matches)} matches for {pattern!r}{more}")
+        shown = [m for m in matches if not (self.scope == "img" and m.area != bm.IMG)]
+        more = f" (stopped at {len(matches)})" if truncated else ""
+        self.root.set_label(fmt.plain(f"{len(shown)} matches for {pattern!r}{more}"))
         self.root.data = None
-        made: dict[tuple[str, str], TreeNode[bm.NodeInfo]] = {}
-        for m in matches:
-            if self.scope == "img" and m.area != bm.IMG:
-                continue
+        self._pages = (shown, 0, {})
+        self._add_page()
+
+    def _add_page(self) -> None:
+        shown, done, made = self._pages
+        if self._more_node is not None:
+            self._more_node.remove()
+            self._more_node = None
+        page = shown[done:done + self.PAGE]
+        for m in page:
             parent = self.root
             if m.area == bm.IMG and self.scope == "iso":
                 parent = self._synthetic(made, bm.ISO, "/install.img", "install.img", self.root)
@@ -228,7 +244,22 @@ class IsoTree(Tree[bm.NodeInfo]):
             key = (m.area, m.path)
             if key not in made:
                 made[key] = self._add(parent, m)
+        done += len(page)
+        self._pages = (shown, done, made)
+        if done < len(shown):
+            left = len(shown) - done
+            self._more_node = self.root.add_leaf(
+                Text(f"… {left} more match{'es' if left != 1 else ''}: Enter shows the next "
+                     f"{min(self.PAGE, left)}", style="italic"), data=None)
         self.root.expand_all()
+
+    @on(Tree.NodeSelected)
+    def _more_selected(self, event: Tree.NodeSelected[bm.NodeInfo]) -> None:
+        if self._more_node is not None and event.node is self._more_node:
+            event.stop()
+            line = self.cursor_line
+            self._add_page()
+            self.cursor_line = line
 
     def _synthetic(self, made: dict[tuple[str, str], TreeNode[bm.NodeInfo]], area: str,
                    path: str, name: str, parent: TreeNode[bm.NodeInfo]
