@@ -21,6 +21,22 @@ def test_put_driver_replaces_same_file_kernel_and_dest() -> None:
         ("/b/igb.ko", None), ("/b/igb.ko", "4.19.309"), ("/b/ixgbe.ko", None)]
 
 
+def test_put_driver_by_kernel_trees() -> None:
+    """A driver for all trees replaces earlier entries of it for any tree; one for some
+    trees takes them out of an earlier list and leaves the rest."""
+    rec = r.Recipe()
+    edits.put_driver(rec, r.Driver(Path("/a/igb.ko"), kernel="4.19.322+1"))  # alt only
+    edits.put_driver(rec, r.Driver(Path("/a/igb.ko")))  # main
+    edits.put_driver(rec, r.Driver(Path("/b/igb.ko"), kernels=["all"]))
+    assert [(str(d.source), d.kernels) for d in rec.installer.drivers] == [
+        ("/b/igb.ko", ["all"])]
+    rec = r.Recipe()
+    edits.put_driver(rec, r.Driver(Path("/a/igb.ko"), kernels=["main", "alt"]))
+    edits.put_driver(rec, r.Driver(Path("/b/igb.ko"), kernels=["alt"]))
+    assert [(str(d.source), d.kernels) for d in rec.installer.drivers] == [
+        ("/a/igb.ko", ["main"]), ("/b/igb.ko", ["alt"])]
+
+
 def test_undo_driver_takes_back_exactly_that_entry() -> None:
     rec = r.Recipe()
     a, b = r.Driver(Path("/x/igb.ko")), r.Driver(Path("/x/igb.ko"), kernel="alt")

@@ -70,16 +70,35 @@ def undo_iso_remove(rec: Recipe, path: str) -> None:
 # -- install.img ----------------------------------------------------------------------
 
 
+def _trees(d: Driver) -> set[str]:
+    """The kernel trees a driver entry names, as written ("main", "alt", "all", unames)."""
+    return set(d.kernels) if d.kernels else {d.kernel or "main"}
+
+
 def same_driver(a: Driver, b: Driver) -> bool:
-    """Two drivers that would install the same file: same file name, kernel and dest."""
-    return (Path(a.source).name == Path(b.source).name and a.kernel == b.kernel
-            and a.dest == b.dest)
+    """Two drivers that would install the same file: same file name and dest, and the
+    same kernel trees."""
+    return (Path(a.source).name == Path(b.source).name and a.dest == b.dest
+            and _trees(a) == _trees(b))
 
 
 def put_driver(rec: Recipe, driver: Driver) -> None:
-    """Add a driver; a driver with the same file name, kernel and dest is replaced."""
-    rec.installer.drivers = [d for d in rec.installer.drivers if not same_driver(d, driver)]
-    rec.installer.drivers.append(driver)
+    """Add a driver. An entry for the same file name and dest is replaced where the new
+    one covers its trees; an entry listing more trees keeps only the others."""
+    new = _trees(driver)
+    keep: list[Driver] = []
+    for d in rec.installer.drivers:
+        old = _trees(d)
+        if Path(d.source).name != Path(driver.source).name or d.dest != driver.dest:
+            keep.append(d)
+        elif "all" in new or old <= new:
+            continue  # replaced
+        elif d.kernels and "all" not in old and old & new:
+            d.kernels = [k for k in d.kernels if k not in new]  # the rest stays
+            keep.append(d)
+        else:
+            keep.append(d)
+    rec.installer.drivers = [*keep, driver]
 
 
 def undo_driver(rec: Recipe, driver: Driver) -> None:
