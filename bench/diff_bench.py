@@ -6,10 +6,11 @@
 ``--from`` compares BASE.iso with a copy built from it by the recipe below (issue 10's
 600 MB pair: ``--from bench/out/bench2.iso``). With no ISOs it compares the demo ISO
 with a copy built from it (a driver and a file in install.img, a package removed, a
-boot parameter, a build number), cached under ~/.cache/xcptui/bench. Each tool runs in a child process; wall and child CPU seconds
-are printed, and how many lines each printed. diffoscope is optional: without it the
-line says "diffoscope: not installed" and our time is still printed. Wall seconds
-vary a lot on shared machines; CPU seconds are the steadier number.
+boot parameter, a build number), cached under ~/.cache/xcptui/bench. Each tool runs
+in a child process; wall and child CPU seconds are printed, and how many lines each
+printed. diffoscope is optional: without it the line says "diffoscope: not
+installed" and our time is still printed. Wall seconds vary a lot on shared machines;
+CPU seconds are the steadier number.
 """
 
 from __future__ import annotations
