@@ -85,3 +85,14 @@ def test_lines_are_escaped() -> None:
     assert lines[0][0] == 2 and "\x1b" not in lines[0][1] and "\\x1b" in lines[0][1]
     label = search.hit_label(Hit("iso", "/a\x1bb", 2, lines[0][1], tuple(lines[0][2])))
     assert "\x1b" not in label.plain
+
+
+def test_a_match_far_into_a_long_line_is_in_view() -> None:
+    line = "APPEND " + "x=1 " * 60 + "console=hvc0 tail"
+    (n, text, spans), = search.grep(line.encode(), re.compile("console=hvc0"))
+    label = search.hit_label(Hit("iso", "/isolinux.cfg", n, text, tuple(spans)), width=60)
+    body = label.plain.split(": ", 1)[1]
+    assert body.startswith("…") and "console=hvc0" in body[:60]
+    start = label.plain.index("console=hvc0")
+    assert any(s.style == "reverse" and s.start == start and s.end == start + 12
+               for s in label.spans)

@@ -129,15 +129,22 @@ def _search_image(img: InstallImage, files: list[ImageEntry],
         batch, size = [], 0
 
 
-def hit_label(h: Hit, width: int = 200) -> Text:
+def hit_label(h: Hit, width: int = 200, lead: int = 24) -> Text:
+    """path:line: text, one line; a long line starts shortly before its first match
+    (marked with "…") so the match is in view."""
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append("install.img:" if h.area == AREA_IMG else "", style="dim")
     t.append(printable(h.path), style="bold")
     t.append(f":{h.line}: ", style="dim")
-    body = Text(h.text[:width])
+    start = 0
+    if h.spans and h.spans[0][0] > lead + 8:
+        start = h.spans[0][0] - lead
+    body = Text(("…" if start else "") + h.text[start:start + width])
+    shift = 1 if start else 0
     for a, b in h.spans:
-        if a < width:
-            body.stylize("reverse", a, min(b, width))
+        a, b = a - start + shift, b - start + shift
+        if shift <= a < width + shift:
+            body.stylize("reverse", a, min(b, width + shift))
     t.append_text(body)
     return t
 
@@ -153,7 +160,7 @@ class SearchScreen(Screen[Hit | None]):
     SearchScreen #search-bar { height: auto; }
     SearchScreen #search-input { width: 1fr; }
     SearchScreen Checkbox { width: auto; }
-    SearchScreen #search-hits { height: 1fr; }
+    SearchScreen #search-hits { height: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     SearchScreen #search-status { height: 1; padding: 0 1; color: $text-muted;
                                   text-wrap: nowrap; text-overflow: ellipsis; }
     """
