@@ -71,8 +71,8 @@ class CompareScreen(Screen[None]):
     CompareScreen #compare-title { height: 1; background: $boost; padding: 0 1;
                                    text-wrap: nowrap; text-overflow: ellipsis; }
     CompareScreen #compare-tree { height: 1fr; }
-    CompareScreen #compare-status { height: 1; padding: 0 1; color: $text-muted;
-                                    text-wrap: nowrap; text-overflow: ellipsis; }
+    CompareScreen #compare-status { height: auto; max-height: 4; padding: 0 1;
+                                    color: $text-muted; }
     """
 
     def __init__(self, a: Path, b: Path) -> None:
