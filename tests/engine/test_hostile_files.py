@@ -104,3 +104,23 @@ def test_cli_build_to_a_fifo(demo_iso: Path, fifo: Path, tmp_path: Path) -> None
     assert q.returncode == 1 and "is a FIFO, not a recipe" in q.stderr
     assert len(q.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.iso").exists()
+
+
+def test_deeply_nested_answerfile_is_one_line_not_a_recursion() -> None:
+    from xcptui.engine.boot import answerfile_xml
+
+    n = 140_000  # about 1 MiB, under the size limit
+    data = (b'<installation mode="fresh">' + b"<a>" * n + b"</a>" * n
+            + b'<source type="local"/></installation>')
+    with pytest.raises(InputError, match=r"^deep.xml line 1: elements nested more than 64"):
+        answerfile_xml.parse(data, "deep.xml")
+
+
+def test_deeply_nested_recipe_is_one_line_not_a_recursion(tmp_path: Path) -> None:
+    from xcptui.engine import recipe
+
+    p = tmp_path / "deep.toml"
+    p.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(InputError) as ei:
+        recipe.load(p)
+    assert "\n" not in str(ei.value) and "deep.toml" in str(ei.value)

@@ -42,10 +42,13 @@ class XmlElement:
         The installer looks elements up with minidom's getElementsByTagName, which
         searches the whole subtree, so this does too.
         """
-        for c in self.children:
+        # an explicit stack: no recursion for a deep document to exhaust
+        todo = list(reversed(self.children))
+        while todo:
+            c = todo.pop()
             if not tags or c.tag in tags:
                 yield c
-            yield from c.iter(*tags)
+            todo.extend(reversed(c.children))
 
     def find_all(self, *tags: str) -> list[XmlElement]:
         return list(self.iter(*tags))
@@ -56,6 +59,14 @@ class XmlElement:
     @property
     def stripped(self) -> str:
         return self.text.strip()
+
+
+MAX_DEPTH = 64  # real answerfiles nest 3 deep; a deeper one is not an answerfile
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
 
 
 class _LineTreeBuilder:
@@ -75,6 +86,8 @@ class _LineTreeBuilder:
     def start(self, tag: str, attrs: dict[str, str]) -> None:
         self._flush()
         expat = self.parser.parser
+        if len(self._stack) >= MAX_DEPTH:
+            raise _TooDeep(int(expat.CurrentLineNumber))
         el = XmlElement(tag, dict(attrs), int(expat.CurrentLineNumber),
                         int(expat.CurrentByteIndex))
         if self._stack:
@@ -130,6 +143,9 @@ def parse(data: bytes, name: str = "answerfile.xml") -> Answerfile:
     try:
         parser.feed(data)
         root = parser.close()
+    except _TooDeep as e:
+        raise InputError(f"{name} line {e.line}: elements nested more than {MAX_DEPTH} "
+                         "deep; not an answerfile") from None
     except EntitiesForbidden:  # pragma: no cover - the DOCTYPE holding them is refused first
         line = parser.parser.CurrentLineNumber
         raise InputError(f"{name} line {line}: refused: the XML declares entities "

@@ -322,6 +322,8 @@ def loads(text: str, base: Path, path: Path | None = None) -> Recipe:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ctx.fail("", f"not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses per nested array / inline table
+        raise ctx.fail("", "arrays or tables nested too deep; not a recipe") from None
     return _parse(ctx, doc)
 
 
