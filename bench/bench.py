@@ -37,20 +37,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from xcptui.demoiso.builder import MAIN_KVER, DemoOptions, KoSpec, build_demo_iso, build_ko  # noqa: E402
 
 
+_PEAK = [0]  # the largest peak RSS (KiB) of a step started by sh() since the last reset
+
+
 def sh(cmd: str, cwd: Path | None = None) -> None:
-    subprocess.run(["bash", "-euo", "pipefail", "-c", cmd], cwd=cwd, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(["bash", "-euo", "pipefail", "-c", cmd], cwd=cwd,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)  # ru_maxrss: the largest process of that pipeline
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {cmd}")
+    _PEAK[0] = max(_PEAK[0], ru.ru_maxrss)
 
 
 def timed(fn: object) -> tuple[float, float, int]:
-    """(wall seconds, children's CPU seconds, children's peak RSS KiB) of running fn()."""
+    """(wall seconds, children's CPU seconds, largest step's peak RSS KiB) of fn(), whose
+    commands run through sh()."""
+    _PEAK[0] = 0
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     fn()  # type: ignore[operator]
     wall = time.monotonic() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return wall, cpu, r1.ru_maxrss
+    return wall, cpu, _PEAK[0]
 
 
 def timed_cmd(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
@@ -147,10 +156,9 @@ def main() -> int:
        "-q")
     xc("driver swap, --no-verify", "build", str(iso), "--recipe", str(recipe), "-o", str(out),
        "-q", "--no-verify")
-    res["xorriso replay"] = timed(lambda: subprocess.run(
+    res["xorriso replay"] = timed_cmd(
         ["xorriso", "-indev", str(iso), "-outdev", str(wd / "xorriso.iso"), "-joliet", "on",
-         "-compliance", "joliet_long_names", "-boot_image", "any", "replay"], check=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+         "-compliance", "joliet_long_names", "-boot_image", "any", "replay"])
     (wd / "xorriso.iso").unlink(missing_ok=True)
     xc("no-change build, default", "build", str(iso), "--recipe", str(empty), "-o", str(out),
        "-q")
