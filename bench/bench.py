@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xcptui.demoiso.builder import MAIN_KVER, DemoOptions, KoSpec, build_demo_iso, build_ko  # noqa: E402
 
-
 _PEAK = [0]  # the largest peak RSS (KiB) of a step started by sh() since the last reset
 
 
