@@ -66,6 +66,12 @@ def extract(img: InstallImage, path: str, dest: Path, *, progress: Progress | No
             target.mkdir(parents=True, exist_ok=True)
         elif e.is_symlink:
             target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_dir() and not target.is_symlink():
+                # a later segment's symlink over a directory: the kernel's unpacker cannot
+                # replace a non-empty directory either, and keeps it
+                result.skipped.append(f"/{e.path} (symlink over a directory, kept the "
+                                      "directory)")
+                continue
             if target.is_symlink() or target.exists():
                 target.unlink()
             os.symlink(e.link_target or "", target)
