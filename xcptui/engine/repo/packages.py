@@ -177,12 +177,6 @@ def check(iso: IsoReader, recipe: Recipe | None = None, progress: Progress | Non
             warnings = [w for w in st.warnings if w not in st.not_installed
                         and not w.startswith("source repository: ")]
             notes += warnings
-            if state.signed or state.repomd_asc:
-                mode = recipe.signing.mode if recipe.signing else "unsigned"
-                notes.append("signing: the build would sign repomd.xml with your key"
-                             if mode == "gpg" else
-                             "signing: the build would make the ISO unsigned ([keys] "
-                             "commented out, repomd.xml.asc removed)")
             effective = bool(st.removed or st.added or st.replaced or st.meta_new)
             sig = recipe.signing
             out_sig = signing.outcome(state, changes_repo=effective,
