@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -153,8 +152,5 @@ def test_four_hundred_packages_under_a_second() -> None:
                 provides=(f"cap{i}",), files=tuple(f"/usr/share/p{i}/f{j}" for j in range(50)))
         pk.append(p)
         deps.requires.append(Dep(f"cap{i}"))
-    t0 = time.monotonic()
-    res = check_installer(RepoSolver.from_packages(pk))
-    dt = time.monotonic() - t0
+    res = check_installer(RepoSolver.from_packages(pk))  # speed: bench/repo_bench.py
     assert res.ok and len(res.main.install) == 407
-    assert dt < 1.0, dt

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Tree
 
-from tests.tui.pilot_helpers import settle, wait_session
+from tests.tui.pilot_helpers import settle, text_of, wait_session
 from tests.tui.screen_text import screen_lines
 from xcptui.engine import build_iso, recipe
 from xcptui.tui.app import XcptuiApp
@@ -71,6 +71,7 @@ async def test_compare_with_a_non_iso_says_why(iso_dir: Path, tmp_path: Path) ->
         await wait_session(pilot)
         app.wizard.compare_with(bad)
         await settle(pilot, 0.3)
-        text = "\n".join(screen_lines(app))
-        assert "bad.iso" in text and "\x1b" not in text
+        status = text_of(app.screen.query_one("#compare-status"))
+        assert "bad.iso: not an ISO 9660 image" in status, status
+        assert "\x1b" not in "".join(screen_lines(app))
         assert not app.screen.query_one(Tree).root.children
