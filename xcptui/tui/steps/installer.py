@@ -4,6 +4,7 @@ $EDITOR edits."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,8 @@ class InstallerStep(FileActions):
             return
         super().action_remove()
 
-    # -- drivers ---------------------------------------------------------------------
-    def action_add_driver(self) -> None:
+    def _pick_then(self, title: str, filters: Any, analyse: Callable[[Path], object]) -> None:
+        """Ask for a host file, then analyse it in a worker (install.img must exist)."""
         if self.session is None or not self.session.has_image:
             self.notify("This ISO has no install.img.", severity="warning")
             return
@@ -150,10 +151,13 @@ class InstallerStep(FileActions):
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.query_one(JobStatus).start(f"reading {path.name}…")
-                self._analyse_driver(path)
+                analyse(path)
 
-        self.app.push_screen(FileOpen(Path.cwd(), "Driver (.ko) to add or swap",
-                                      filters=KO_FILTERS), chosen)
+        self.app.push_screen(FileOpen(Path.cwd(), title, filters=filters), chosen)
+
+    # -- drivers ---------------------------------------------------------------------
+    def action_add_driver(self) -> None:
+        self._pick_then("Driver (.ko) to add or swap", KO_FILTERS, self._analyse_driver)
 
     @work(thread=True, exclusive=True, group="analyse", exit_on_error=False,
           description="Driver")
@@ -174,17 +178,8 @@ class InstallerStep(FileActions):
 
     # -- driver disks ([[drivers.disk]]) -------------------------------------------------
     def action_add_driver_disk(self) -> None:
-        if self.session is None or not self.session.has_image:
-            self.notify("This ISO has no install.img.", severity="warning")
-            return
-
-        def chosen(path: Path | None) -> None:
-            if path is not None:
-                self.query_one(JobStatus).start(f"reading {path.name}…")
-                self._analyse_disk(path)
-
-        self.app.push_screen(FileOpen(Path.cwd(), "Driver disk (ISO) or driver RPM",
-                                      filters=driver_disk.DISK_FILTERS), chosen)
+        self._pick_then("Driver disk (ISO) or driver RPM", driver_disk.DISK_FILTERS,
+                        self._analyse_disk)
 
     @work(thread=True, exclusive=True, group="analyse", exit_on_error=False,
           description="Driver disk")
@@ -208,17 +203,7 @@ class InstallerStep(FileActions):
 
     # -- RPM payloads ------------------------------------------------------------------
     def action_add_rpm(self) -> None:
-        if self.session is None or not self.session.has_image:
-            self.notify("This ISO has no install.img.", severity="warning")
-            return
-
-        def chosen(path: Path | None) -> None:
-            if path is not None:
-                self.query_one(JobStatus).start(f"reading {path.name}…")
-                self._analyse_rpm(path)
-
-        self.app.push_screen(FileOpen(Path.cwd(), "RPM whose files go into install.img",
-                                      filters=RPM_FILTERS), chosen)
+        self._pick_then("RPM whose files go into install.img", RPM_FILTERS, self._analyse_rpm)
 
     @work(thread=True, exclusive=True, group="analyse", exit_on_error=False,
           description="RPM payload")
