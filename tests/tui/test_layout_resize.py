@@ -60,3 +60,23 @@ async def test_review_at_80x24_gives_the_plan_the_rows_the_table_does_not_need(
         plan = app.screen.query_one("#review-plan-scroll")
         assert table.region.height <= 4  # header + 2 changes (+ scrollbar row)
         assert plan.region.height >= 10, plan.region
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_browse_m_gives_the_tree_the_whole_screen(iso_dir: Path,
+                                                        size: tuple[int, int]) -> None:
+    from xcptui.tui.widgets.iso_tree import IsoTree
+
+    app = XcptuiApp(iso_dir / ISO)
+    async with app.run_test(size=size) as pilot:
+        await wait_session(pilot)
+        await goto(pilot, "browse")
+        tree = app.screen.query_one("#browse-tree", IsoTree)
+        tree.focus()
+        before = tree.region.height
+        await pilot.press("m")
+        await settle(pilot)
+        assert app.screen.maximized is tree and tree.region.height >= size[1] - 3
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen.maximized is None and tree.region.height == before

@@ -37,6 +37,8 @@ class BrowseStep(FileActions):
         Binding("e", "edit", "Edit", id="browse.edit"),
         Binding("delete", "remove", "Remove", key_display="del", id="browse.remove"),
         Binding("ctrl+f", "content_search", "Search", id="browse.content-search"),
+        # 80x24 leaves the tree ~10 rows: m gives the whole screen to it, Esc gives it back
+        Binding("m", "maximize_tree", "Maximise", show=False, id="browse.maximize"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
@@ -75,6 +77,14 @@ class BrowseStep(FileActions):
             self.iso_tree.set_marks(s.iso_marks(), s.image_marks())
 
     # -- filter ----------------------------------------------------------------------
+    def action_maximize_tree(self) -> None:
+        screen = self.screen
+        if screen.maximized is not None:
+            screen.minimize()
+        else:
+            screen.maximize(self.iso_tree, container=False)
+            self.iso_tree.focus()
+
     def action_filter(self) -> None:
         self.query_one("#browse-filter", Input).focus()
 
