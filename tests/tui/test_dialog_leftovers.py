@@ -38,5 +38,6 @@ async def test_closing_a_dialog_leaves_the_screen_as_it_was(iso_dir: Path,
                 await settle(pilot, 0.3)
             assert app.screen is wizard, (step, key)
             after = screen_lines(app)
-            changed = [(i, a, b) for i, (a, b) in enumerate(zip(before, after)) if a != b]
+            changed = [(i, a, b) for i, (a, b) in enumerate(zip(before, after, strict=True))
+                   if a != b]
             assert not changed, (step, key, changed[:3])
