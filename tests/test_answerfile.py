@@ -265,6 +265,22 @@ def _facts(version: str = "8.3.0", extra_dom0: str = "") -> af.IsoAnswerfileFact
                                            "grub": bootcfg.parse(grub, "grub")})
 
 
+def test_a_rescue_entry_stays_interactive(tmp_path: Path) -> None:
+    """8.99 media have a systemd rescue entry: like shell and safe, not unattended."""
+    rescue = ("\nLABEL rescue\n\tKERNEL mboot.c32\n\tAPPEND /boot/xen.gz --- /boot/vmlinuz "
+              "console=tty0 systemd.unit=rescue.target --- /install.img\n")
+    grub = GRUB + ('\nmenuentry "rescue" {\n    multiboot2 /boot/xen.gz\n'
+                   "    module2 /boot/vmlinuz console=tty0 systemd.unit=rescue.target\n"
+                   "    module2 /install.img\n}\n")
+    facts = af.IsoAnswerfileFacts("8.3.0", {"isolinux": bootcfg.parse(ISOLINUX + rescue,
+                                                                      "isolinux"),
+                                            "grub": bootcfg.parse(grub, "grub")})
+    p = af.plan_answerfile(_recipe(tmp_path, '[answerfile]\nsource = "answerfile.xml"\n'),
+                           facts)
+    assert "rescue" not in p.entries and "install" in p.entries
+    assert "left interactive: safe, shell, rescue" in p.messages[0]
+
+
 def test_plan_embedded(tmp_path: Path) -> None:
     r = _recipe(tmp_path, '[answerfile]\nsource = "answerfile.xml"\n'
                           '[[answerfile.scripts]]\nsource = "post.sh"\ndest = "/root/post.sh"\n')

@@ -53,9 +53,10 @@ __all__ = ["ALL_ENTRIES", "ANSWERFILE_PARAMS", "DEFAULT_DEST", "GPG_ATTR_82", "G
            "validate"]
 
 DEFAULT_DEST = "/answerfile.xml"
-#: roles of installer entries an answerfile skips unless named: a rescue shell and safe
-#: mode are for a human at the console, not unattended installs
-INTERACTIVE_ROLES = ("shell", "safe")
+#: roles of installer entries an answerfile skips unless named: a rescue shell, safe
+#: mode and a systemd rescue target (8.99 media) are for a human at the console, not
+#: unattended installs
+INTERACTIVE_ROLES = ("shell", "safe", "rescue")
 #: ``entries = ["all"]``: every installer entry, the interactive ones too
 ALL_ENTRIES = "all"
 URL_SCHEMES = ("http", "https", "ftp", "nfs")
