@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Tree
 
-from tests.tui.pilot_helpers import settle, text_of, wait_session
+from tests.tui.pilot_helpers import settle, text_of, wait_for, wait_session
 from tests.tui.screen_text import screen_lines
 from xcptui.engine import build_iso, recipe
 from xcptui.tui.app import XcptuiApp
@@ -46,10 +46,7 @@ async def test_compare_shows_the_engines_report(iso_dir: Path, changed: Path,
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, CompareScreen)
-        for _ in range(200):
-            if screen.report is not None:
-                break
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: screen.report is not None)
         assert screen.report is not None and not screen.report.identical
         labels = _labels(screen.query_one(Tree))
         assert any(lb.startswith("Packages: ") for lb in labels), labels
