@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from xcptui.engine import units
 from xcptui.engine.errors import InputError
 from xcptui.engine.initrd import compression as c
 
@@ -30,7 +31,7 @@ def test_detect(head: bytes, codec: str | None) -> None:
 
 def test_hex_head_and_human() -> None:
     assert c.hex_head(b"\x12\x34\xab") == "12 34 ab"
-    assert c.human(1_234_567) == "1.2 MiB" and c.human(999) == "999 B"
+    assert units.size(1_234_567) == "1.2 MiB" and units.size(999) == "999 B"
 
 
 @pytest.mark.parametrize("codec", ["gzip", "xz", "zstd"])

@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from xcptui.engine import limits
+from xcptui.engine import limits, units
 from xcptui.engine.errors import InputError
-from xcptui.engine.initrd.compression import Source, budget_of, human
+from xcptui.engine.initrd.compression import Source, budget_of
 from xcptui.engine.limits import DecodeBudget
 
 BLOCK_MAGIC = 0x314159265359
@@ -290,7 +290,7 @@ class StreamScan:
 
     def _truncated(self, bit: int) -> InputError:
         size = self.src.size - self.start
-        return InputError(f"{self.name}: compressed data truncated after {human(size)} "
+        return InputError(f"{self.name}: compressed data truncated after {units.size(size)} "
                           "(bzip2 end-of-stream marker missing)")
 
 

@@ -135,11 +135,6 @@ def hex_head(head: bytes, n: int = 8) -> str:
     return " ".join(f"{b:02x}" for b in head[:n])
 
 
-def human(n: float) -> str:
-    """1234567 -> "1.2 MiB": the engine's one size formatter (units.size), binary units."""
-    return units.size(n)
-
-
 # ---------------------------------------------------------------------------
 # ordered thread pool
 
@@ -205,7 +200,7 @@ def zstd_frame_end(src: Source, start: int, name: str) -> int:
     for _ in range(limits.MAX_ZSTD_BLOCKS):
         bh = src.pread(3, pos)
         if len(bh) < 3:
-            raise InputError(f"{name}: zstd data truncated after {human(pos - start)}")
+            raise InputError(f"{name}: zstd data truncated after {units.size(pos - start)}")
         v = int.from_bytes(bh, "little")
         last, btype, bsize = v & 1, (v >> 1) & 3, v >> 3
         if btype == 3:
@@ -218,7 +213,7 @@ def zstd_frame_end(src: Source, start: int, name: str) -> int:
                          f"{limits.MAX_ZSTD_BLOCKS} blocks (a bomb?)")
     pos += 4 if has_sum else 0
     if pos > src.size:
-        raise InputError(f"{name}: zstd data truncated after {human(src.size - start)}")
+        raise InputError(f"{name}: zstd data truncated after {units.size(src.size - start)}")
     return pos
 
 
@@ -271,7 +266,7 @@ class SeqDecoder:
                 yield out
             elif at_end:
                 raise InputError(f"{self.name}: {self.codec} data truncated after "
-                                 f"{human(pos - self.start)}")
+                                 f"{units.size(pos - self.start)}")
             elif not data:
                 d.stalled()
         self.end = pos - len(d.unused_data) - len(buf)

@@ -6,9 +6,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xcptui.engine import units
 from xcptui.engine.errors import BuildError, Cancelled, XcptuiError
 from xcptui.engine.events import Progress
-from xcptui.engine.initrd.compression import human
 from xcptui.engine.initrd.image import InstallImage
 
 
@@ -46,7 +46,8 @@ def kernel_format_report(path: Path | str, offset: int = 0, size: int | None = N
     with img:
         rep.problems += img.problems
         for s in img.segment_info:
-            rep.segments.append(f"{s.codec} {human(s.end - s.offset)} -> {human(s.usize)}")
+            rep.segments.append(f"{s.codec} {units.size(s.end - s.offset)} -> "
+                                f"{units.size(s.usize)}")
             if s.codec == "zstd" and any(k.startswith(("4.", "5.0", "5.1.")) for k in
                                          img.kernels()):
                 rep.problems.append(f"{name}: zstd segment but kernel {img.kernels()[0]} "

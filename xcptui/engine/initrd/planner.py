@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from xcptui.engine import units
 from xcptui.engine.errors import InputError
 from xcptui.engine.events import Progress, check
 from xcptui.engine.initrd import cpio, kmod, modversions
-from xcptui.engine.initrd.compression import human
 from xcptui.engine.initrd.depmod_stage import DepmodStage
 from xcptui.engine.initrd.driver_checks import DriverChecks
 from xcptui.engine.initrd.edits import (
@@ -75,7 +75,7 @@ class Planner(VTree):
         verb = self.put(dest, "file", data, mode=ed.mode, uid=ed.uid, gid=ed.gid, mtime=mtime,
                         default_mode=0o755 if executable else 0o644)
         h = self._header_of(dest)
-        self.changes.append(f"{verb} {dest} ({human(data_len(data))}, "
+        self.changes.append(f"{verb} {dest} ({units.size(data_len(data))}, "
                             f"{fmt_mode(h.mode)} {h.uid}:{h.gid}) from {label}")
 
     def _header_of(self, path: str) -> cpio.Header:
@@ -157,7 +157,7 @@ class Planner(VTree):
                         mtime=int(st.st_mtime))
         version = info.first("version")
         self.changes.append(f"{verb} {dest} ({info.name}"
-                            f"{' ' + version if version else ''}, {human(len(data))})")
+                            f"{' ' + version if version else ''}, {units.size(len(data))})")
         self.affected.add(kver)
 
     def _pick_kernels(self, ed: AddDriver, label: str) -> list[tuple[str, str]]:
